@@ -25,7 +25,7 @@ import odl
 import torch
 from odl.applications.tomo import RayTransform
 
-from odl_learned.bridge.convert import is_torch_space
+from odl_learned.bridge.convert import element_to_tensor, is_torch_space
 from odl_learned.bridge.native import TorchNativeOperator
 
 __all__ = ("batched_torch_function",)
@@ -60,7 +60,7 @@ def _vmapped(op: odl.Operator) -> TorchFn | None:
     ndim = len(op.domain.shape)
 
     def single(t: torch.Tensor) -> torch.Tensor:
-        return op(op.domain.element(t)).data
+        return element_to_tensor(op(op.domain.element(t)))
 
     vectorised = torch.func.vmap(single)
 

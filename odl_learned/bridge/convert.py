@@ -23,7 +23,11 @@ def is_torch_space(space: odl.LinearSpace) -> bool:
     True
     >>> is_torch_space(odl.uniform_discr(0, 1, 4))
     False
+    >>> is_torch_space(odl.uniform_discr(0, 1, 4, impl="pytorch") ** 2)  # power spaces too
+    True
     """
+    if isinstance(space, odl.ProductSpace):
+        return space.is_power_space and is_torch_space(space[0])
     return getattr(space, "impl", None) == "pytorch"
 
 
@@ -37,6 +41,8 @@ def torch_dtype(space: odl.LinearSpace) -> torch.dtype:
     >>> torch_dtype(odl.uniform_discr(0, 1, 4, dtype="complex128", impl="pytorch"))
     torch.complex128
     """
+    if isinstance(space, odl.ProductSpace):
+        return torch_dtype(space[0])
     dtype = space.dtype
     if isinstance(dtype, torch.dtype):
         return dtype
@@ -51,7 +57,14 @@ def element_to_tensor(x: odl.LinearSpace.Element) -> torch.Tensor:
     >>> space = odl.uniform_discr(0, 1, 3)
     >>> element_to_tensor(space.one())
     tensor([1., 1., 1.], dtype=torch.float64)
+
+    Elements of power spaces ``X^n`` give a stacked tensor ``(n, *X.shape)``:
+
+    >>> element_to_tensor((space ** 2).one()).shape
+    torch.Size([2, 3])
     """
+    if isinstance(x.space, odl.ProductSpace):
+        return torch.stack([element_to_tensor(part) for part in x])
     data = x.data
     if isinstance(data, torch.Tensor):
         return data
@@ -71,6 +84,8 @@ def tensor_to_element(t: torch.Tensor, space: odl.LinearSpace) -> odl.LinearSpac
     [1.0, 1.0, 1.0]
     """
     t = t.detach()
+    if isinstance(space, odl.ProductSpace):
+        return space.element([tensor_to_element(part, sub) for part, sub in zip(t, space)])
     if is_torch_space(space):
         return space.element(t.to(dtype=torch_dtype(space), device=space.device))
     return space.element(t.cpu().numpy())

@@ -17,6 +17,13 @@ def _range_shape(op: odl.Operator) -> tuple[int, ...]:
     return () if op.is_functional else tuple(op.range.shape)
 
 
+def _output_tensor(value) -> torch.Tensor:
+    """An operator's output as a tensor: a functional's is a Python scalar."""
+    if isinstance(value, (int, float, complex)):
+        return torch.tensor(value, dtype=torch.float64)
+    return element_to_tensor(value)
+
+
 class _PerItemFunction(torch.autograd.Function):
     """Calls ODL once per item; backward by the (derivative's) ODL adjoint.
 
@@ -30,8 +37,8 @@ class _PerItemFunction(torch.autograd.Function):
         ctx.op = op
         ctx.save_for_backward(x)
         items = x.detach().reshape(-1, *op.domain.shape)
-        outputs = [element_to_tensor(op(tensor_to_element(item, op.domain))) for item in items]
-        out = torch.stack([torch.as_tensor(o) for o in outputs]).to(device=x.device)
+        outputs = [_output_tensor(op(tensor_to_element(item, op.domain))) for item in items]
+        out = torch.stack(outputs).to(device=x.device)
         if not op.is_functional:
             out = out.to(torch_dtype(op.range))
         batch_shape = x.shape[: x.ndim - len(op.domain.shape)]
