@@ -63,6 +63,8 @@ def check_positive(name: str, value: Any, *, integer: bool = False) -> Any:
 
 
 def _as_array(data: Any) -> np.ndarray | torch.Tensor:
+    if hasattr(data, "space") and hasattr(data.space, "is_power_space"):  # product-space element
+        return torch.stack([torch.as_tensor(_as_array(part)) for part in data])
     if isinstance(data, torch.Tensor):
         return data.detach()
     if hasattr(data, "asarray") and hasattr(data, "space"):
