@@ -1,0 +1,337 @@
+"""One interface for every reconstructor, classical or learned.
+
+A reconstructor maps measured data :math:`y` to an image :math:`x`. The
+:class:`Reconstructor` base class does everything that does not depend on the
+method: input checks, batching over NumPy arrays and torch tensors, and an
+optional magnitude image for complex-valued reconstructions. A subclass only
+implements the reconstruction of one ODL element, ``_reconstruct(y)``.
+
+Reconstructors are configured once, at construction. Calling one never changes
+it: anything a call wants to report (for example the iteration at which an
+iterative method stopped) comes back from :meth:`Reconstructor.reconstruct_with_info`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import odl
+import torch
+from odl.core.set.space import LinearSpaceElement
+
+from odl_learned._checks import check_finite, check_in_space, check_positive
+from odl_learned.bridge.convert import element_to_tensor, is_torch_space, tensor_to_element
+from odl_learned.testing import random_element
+
+__all__ = ("Reconstructor",)
+
+Batch = np.ndarray | torch.Tensor
+
+
+class Reconstructor(abc.ABC):
+    r"""Base class of all reconstructors: ``x = reco(y)``.
+
+    A reconstructor is called with
+
+    - one element ``y`` of :attr:`data_space` (usually ``op.range``); it then
+      returns one element of :attr:`reco_space`;
+    - a batch, a NumPy array or torch tensor of shape ``(B, *data_shape)`` or
+      ``(B, 1, *data_shape)``; it then returns an array or tensor of the same
+      kind and layout, ``(B, *reco_shape)`` or ``(B, 1, *reco_shape)``, on the
+      same device (torch).
+
+    Subclasses implement ``_reconstruct(y)`` for one element ``y`` of
+    :attr:`data_space`, returning an element of :attr:`image_space`; a
+    subclass that has extra information to report (iteration counts,
+    residuals) overrides ``_reconstruct_with_info`` instead.
+
+    Parameters
+    ----------
+    op : odl.Operator or None
+        The forward operator :math:`A`. ``None`` only for reconstructors that
+        do not know it (then ``data_space`` and ``image_space`` are needed).
+    name : str, optional
+        A label for tables and plots. Default: the class name.
+    magnitude : bool, optional
+        If True, return the pointwise modulus :math:`|x|` in the real
+        counterpart of the image space (the usual magnitude image in MRI).
+    data_space, image_space : odl.LinearSpace, optional
+        Space of the data and of the raw reconstruction. Default:
+        ``op.range`` and ``op.domain``.
+
+    Notes
+    -----
+    Input checks: an ODL element not in :attr:`data_space` raises
+    ``TypeError``; an array of the wrong shape raises ``ValueError`` naming the
+    expected shape; NaN or Inf in the data raise ``ValueError``.
+
+    With ``magnitude=True`` the output is
+
+    .. math::
+        x_{\mathrm{out}} = |x| = \sqrt{(\Re x)^2 + (\Im x)^2}.
+
+    Examples
+    --------
+    A reconstructor that returns the back-projection :math:`A^* y`:
+
+    >>> import odl
+    >>> class Backprojection(Reconstructor):
+    ...     def _reconstruct(self, y):
+    ...         return self.op.adjoint(y)
+    >>> space = odl.uniform_discr([0, 0], [4, 4], (4, 4))
+    >>> op = odl.ScalingOperator(space, 2.0)
+    >>> reco = Backprojection(op)
+    >>> float(reco(space.one()).asarray()[0, 0])
+    2.0
+    >>> reco(np.ones((3, 1, 4, 4))).shape
+    (3, 1, 4, 4)
+    >>> reco(np.ones((3, 5, 5)))
+    Traceback (most recent call last):
+    ...
+    ValueError: y has shape (3, 5, 5); expected (B, 4, 4) or (B, 1, 4, 4)
+    """
+
+    def __init__(
+        self,
+        op: odl.Operator | None,
+        *,
+        name: str | None = None,
+        magnitude: bool = False,
+        data_space: odl.LinearSpace | None = None,
+        image_space: odl.LinearSpace | None = None,
+    ) -> None:
+        if op is not None and not isinstance(op, odl.Operator):
+            raise TypeError(f"op must be an odl.Operator, got {type(op).__name__}")
+        if op is None and (data_space is None or image_space is None):
+            raise TypeError("without op, both data_space and image_space must be given")
+        if not isinstance(magnitude, bool):
+            raise TypeError(f"magnitude must be a bool, got {magnitude!r}")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {type(name).__name__}")
+        data_space = op.range if data_space is None else data_space
+        image_space = op.domain if image_space is None else image_space
+        for label, space in (("data_space", data_space), ("image_space", image_space)):
+            if not isinstance(space, odl.LinearSpace):
+                raise TypeError(f"{label} must be an odl.LinearSpace, got {type(space).__name__}")
+        self._op = op
+        self._name = type(self).__name__ if name is None else name
+        self._magnitude = magnitude
+        self._data_space = data_space
+        self._image_space = image_space
+        complex_image = getattr(image_space, "is_complex", False)
+        self._reco_space = image_space.real_space if (magnitude and complex_image) else image_space
+
+    # -- configuration (read-only) -------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """Label of this reconstructor."""
+        return self._name
+
+    @property
+    def op(self) -> odl.Operator | None:
+        """The forward operator :math:`A` (``None`` if unknown)."""
+        return self._op
+
+    @property
+    def data_space(self) -> odl.LinearSpace:
+        """Space of the data ``y``."""
+        return self._data_space
+
+    @property
+    def image_space(self) -> odl.LinearSpace:
+        """Space of the raw reconstruction (``op.domain``)."""
+        return self._image_space
+
+    @property
+    def reco_space(self) -> odl.LinearSpace:
+        """Space of the returned images (real for ``magnitude=True``)."""
+        return self._reco_space
+
+    @property
+    def magnitude(self) -> bool:
+        """Whether the modulus of the reconstruction is returned."""
+        return self._magnitude
+
+    def _config(self) -> Mapping[str, Any]:
+        """Options shown by ``repr``; subclasses extend it."""
+        return {}
+
+    def __repr__(self) -> str:
+        items = {"name": self.name, **self._config()}
+        if self.magnitude:
+            items["magnitude"] = True
+        args = ", ".join(f"{k}={v!r}" for k, v in items.items())
+        return f"{type(self).__name__}({args})"
+
+    # -- what subclasses implement ----------------------------------------------
+
+    def _reconstruct(self, y: LinearSpaceElement) -> LinearSpaceElement:
+        """Reconstruct one checked element ``y`` of ``data_space``."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement _reconstruct or _reconstruct_with_info"
+        )
+
+    def _reconstruct_with_info(self, y: LinearSpaceElement) -> tuple[LinearSpaceElement, dict]:
+        """Reconstruct one element; return it with a dict of information."""
+        return self._reconstruct(y), {}
+
+    # -- public calls -------------------------------------------------------------
+
+    def __call__(self, y: LinearSpaceElement | Batch) -> LinearSpaceElement | Batch:
+        """Reconstruct one ODL element or a batch (array/tensor); see the class doc."""
+        return self.reconstruct_with_info(y)[0]
+
+    def reconstruct_with_info(
+        self, y: LinearSpaceElement | Batch
+    ) -> tuple[LinearSpaceElement | Batch, dict | list[dict]]:
+        """Reconstruct and return ``(x, info)``.
+
+        ``info`` is a dict for one element and a list of dicts (one per item)
+        for a batch. Its content depends on the method; it is empty for
+        direct methods.
+
+        Examples
+        --------
+        >>> import odl
+        >>> from odl_learned.reconstructors import AdjointReconstructor
+        >>> space = odl.uniform_discr([0, 0], [4, 4], (4, 4))
+        >>> x, info = AdjointReconstructor(odl.IdentityOperator(space)).reconstruct_with_info(space.one())
+        >>> info
+        {}
+        """
+        if isinstance(y, LinearSpaceElement):
+            check_in_space("y", y, self.data_space)
+            check_finite("y", y)
+            return self._single(y)
+        if isinstance(y, (np.ndarray, torch.Tensor)):
+            return self._batch(y)
+        raise TypeError(
+            f"y must be an element of {self.data_space!r}, a NumPy array or a torch tensor; "
+            f"got {type(y).__name__}"
+        )
+
+    # -- internals ----------------------------------------------------------------
+
+    def _single(self, y: LinearSpaceElement) -> tuple[LinearSpaceElement, dict]:
+        x, info = self._reconstruct_with_info(y)
+        if self.magnitude:
+            x = self.reco_space.element(odl.abs(x).data)
+        if x not in self.reco_space:  # a broken subclass, not bad input
+            raise RuntimeError(
+                f"{type(self).__name__}._reconstruct returned {x!r}, not an element of {self.reco_space!r}"
+            )
+        return x, info
+
+    def _batch(self, y: Batch) -> tuple[Batch, list[dict]]:
+        shape = tuple(y.shape)
+        data_shape = tuple(self.data_space.shape)
+        nd = len(data_shape)
+        if len(shape) not in (nd + 1, nd + 2) or shape[len(shape) - nd:] != data_shape:
+            expected = ", ".join(str(s) for s in data_shape)
+            raise ValueError(
+                f"y has shape {shape}; expected (B, {expected}) or (B, 1, {expected})"
+            )
+        channel = len(shape) == nd + 2
+        if channel and shape[1] != 1:
+            raise ValueError(f"y has {shape[1]} channels (shape {shape}); expected 1")
+        check_finite("y", y)
+        is_complex_input = torch.is_complex(y) if isinstance(y, torch.Tensor) else np.iscomplexobj(y)
+        if is_complex_input and not getattr(self.data_space, "is_complex", False):
+            raise TypeError(f"y is complex but the data space {self.data_space!r} is real")
+
+        items = y.reshape((shape[0], *data_shape))
+        outputs, infos = [], []
+        for item in items:
+            x, info = self._single(self._to_element(item))
+            outputs.append(element_to_tensor(x).detach().cpu())
+            infos.append(info)
+        reco_shape = tuple(self.reco_space.shape)
+        if outputs:
+            out = torch.stack(outputs)
+        else:
+            out = element_to_tensor(self.reco_space.zero())[None][:0].cpu()
+        if channel:
+            out = out.reshape((shape[0], 1, *reco_shape))
+        if isinstance(y, torch.Tensor):
+            return out.to(device=y.device), infos
+        return out.numpy(), infos
+
+    def _to_element(self, item: Batch) -> LinearSpaceElement:
+        if isinstance(item, torch.Tensor):
+            return tensor_to_element(item, self.data_space)
+        if is_torch_space(self.data_space):
+            return tensor_to_element(torch.from_numpy(np.ascontiguousarray(item)), self.data_space)
+        return self.data_space.element(item)
+
+
+def _estimate_opnorm(op: odl.Operator, *, maxiter: int = 100, seed: int = 0) -> float:
+    """Return the power-method estimate of ``||op||`` as a Python float.
+
+    The start is a seeded random element, so that the estimate (and therefore
+    every step size derived from it) is reproducible. The value is returned
+    as a Python ``float``: ODL 1.0 elements refuse NumPy scalars as
+    ``lincomb`` coefficients, and NumPy scalars times ODL operators build
+    object arrays, so no NumPy scalar may reach a solver.
+
+    Examples
+    --------
+    >>> import odl
+    >>> space = odl.uniform_discr([0, 0], [1, 1], (8, 8))
+    >>> abs(_estimate_opnorm(odl.ScalingOperator(space, 3.0)) - 3.0) < 1e-6
+    True
+    """
+    check_positive("maxiter", maxiter, integer=True)
+    value = odl.power_method_opnorm(op, xstart=random_element(op.domain, seed=seed), maxiter=maxiter)
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"could not estimate the norm of {op!r}: power method gave {value}")
+    return value
+
+
+def _check_linear_op(op: Any, *, discretized: bool = False) -> None:
+    """Raise ``TypeError`` unless ``op`` is a linear ODL operator.
+
+    With ``discretized=True`` its domain must also be a
+    :class:`odl.DiscretizedSpace` (needed for gradients and wavelets).
+
+    Examples
+    --------
+    >>> _check_linear_op(odl.IdentityOperator(odl.rn(3)), discretized=True)
+    Traceback (most recent call last):
+    ...
+    TypeError: op.domain must be an odl.DiscretizedSpace (an image grid), got rn(3)
+    """
+    if not isinstance(op, odl.Operator) or not op.is_linear:
+        raise TypeError(f"op must be a linear odl.Operator, got {op!r}")
+    if discretized and not isinstance(op.domain, odl.DiscretizedSpace):
+        raise TypeError(f"op.domain must be an odl.DiscretizedSpace (an image grid), got {op.domain!r}")
+
+
+def _resolve_nonneg(nonneg: bool | None, space: odl.LinearSpace) -> bool:
+    """Return the non-negativity flag; ``None`` means "if the space is real".
+
+    Examples
+    --------
+    >>> _resolve_nonneg(None, odl.uniform_discr(0, 1, 4))
+    True
+    >>> _resolve_nonneg(None, odl.uniform_discr(0, 1, 4, dtype="complex64"))
+    False
+    >>> _resolve_nonneg(True, odl.uniform_discr(0, 1, 4, dtype="complex64"))
+    Traceback (most recent call last):
+    ...
+    ValueError: nonneg=True needs a real image space; the image space is complex (use nonneg=False or None)
+    """
+    is_complex = bool(getattr(space, "is_complex", False))
+    if nonneg is None:
+        return not is_complex
+    if not isinstance(nonneg, bool):
+        raise TypeError(f"nonneg must be a bool or None, got {nonneg!r}")
+    if nonneg and is_complex:
+        raise ValueError(
+            "nonneg=True needs a real image space; the image space is complex (use nonneg=False or None)"
+        )
+    return nonneg

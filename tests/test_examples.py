@@ -1,0 +1,83 @@
+"""The example scripts run (in their ``--quick`` form) and show what they claim."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+GALLERY = ROOT / "doc" / "_static" / "gallery"
+NAMES = ("ct_operators", "bridge_training_loop", "torch_operator_in_odl_solver", "mri_masks", "tv_vs_fbp")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(f"odl_learned_example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run(name: str, tmp_path: Path) -> dict:
+    result = load(name).main(["--out", str(tmp_path), "--quick"])
+    figure = Path(result["figure"])
+    assert figure.parent == tmp_path
+    assert figure.read_bytes()[:8] == PNG_SIGNATURE
+    return result
+
+
+def test_ct_operators(tmp_path):
+    result = run("ct_operators", tmp_path)
+    assert result["dot_test_error"] < 1e-4
+    assert result["psnr_fbp"] > 15
+
+
+def test_bridge_training_loop_decreases_loss(tmp_path):
+    result = run("bridge_training_loop", tmp_path)
+    losses = result["losses"]
+    assert np.all(np.isfinite(losses))
+    assert np.mean(losses[-5:]) < 0.95 * np.mean(losses[:5])
+
+
+def test_torch_functional_in_odl_solver(tmp_path):
+    result = run("torch_operator_in_odl_solver", tmp_path)
+    objective = np.array(result["objective"])
+    # proximal gradient with step 1 / Lipschitz constant decreases f + g (f = 0 on iterates >= 0)
+    assert np.all(np.diff(objective) <= 1e-5 * objective[:-1])
+    assert objective[-1] < 0.9 * objective[0]
+    assert result["psnr_reg"] > result["psnr_fbp"]
+
+
+def test_mri_masks(tmp_path):
+    result = run("mri_masks", tmp_path)
+    for key, fraction in result["fractions"].items():
+        acceleration = int(key.rsplit("-", 1)[1].rstrip("x"))
+        assert abs(fraction - 1 / acceleration) < 0.02, key
+    for pattern in ("random", "equispaced", "radial"):
+        assert result["psnr"][f"{pattern}-4x"] > result["psnr"][f"{pattern}-8x"], pattern
+    assert result["sos_full_error"] < 1e-5
+
+
+def test_tv_beats_fbp(tmp_path):
+    result = run("tv_vs_fbp", tmp_path)
+    assert result["psnr_tv"] > result["psnr_fbp"]
+    assert result["ssim_tv"] > result["ssim_fbp"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gallery_figure_is_small(name):
+    figure = GALLERY / f"{name}.png"
+    assert figure.read_bytes()[:8] == PNG_SIGNATURE
+    assert figure.stat().st_size < 150 * 1024
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_example_help(name, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        load(name).main(["--help"])
+    assert exit_info.value.code == 0
+    assert "--quick" in capsys.readouterr().out
