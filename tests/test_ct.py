@@ -152,3 +152,23 @@ def test_bad_spaces_and_backends():
     ray_trafo = ct.ray_transform(_space(16))
     with pytest.raises(ValueError, match=r"expected \(\.\.\., 16, 16\)"):
         ray_trafo.get_impl().project(torch.zeros(2, 1, 16, 15))
+
+
+def test_projection_matrix_cache_round_trip(tmp_path, monkeypatch):
+    from odl_learned.operators import sparse_projector
+
+    space = odl.uniform_discr([-8, -8], [8, 8], (16, 16), dtype="float32")
+    geometry = ct.make_geometry(space, 6)
+    fresh = sparse_projector.projection_matrix(geometry, space, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("projection_*.npz"))) == 1
+
+    def no_astra(*args):
+        raise AssertionError("ASTRA called although the matrix is cached")
+
+    monkeypatch.setattr(sparse_projector, "_astra_matrix", no_astra)
+    monkeypatch.setenv(sparse_projector.CACHE_ENV, str(tmp_path))
+    cached = sparse_projector.projection_matrix(geometry, space)
+    assert (fresh != cached).nnz == 0
+    # another geometry is another file, never a stale hit
+    with pytest.raises(AssertionError, match="ASTRA called"):
+        sparse_projector.projection_matrix(ct.make_geometry(space, 7), space)

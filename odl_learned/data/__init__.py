@@ -6,9 +6,22 @@
   smooth random phase).
 - :mod:`~odl_learned.data.real`: real CT slices from pydicom's test files and
   real T1 brain slices shipped with this package, with disjoint splits.
+- :mod:`~odl_learned.data.pairs`: paired ``(y, x)`` datasets for training
+  (deterministic per index, optionally cached on disk) and the reference
+  CT / MRI problems as datasets.
 """
 
 from odl_learned.data.mri_images import MAGNITUDES, PHASES, add_phase, mri_phantom, random_phase
+from odl_learned.data.pairs import (
+    SPLIT_SEEDS,
+    SPLITS,
+    ComplexGaussianNoise,
+    GaussianNoise,
+    PairDataset,
+    ct_ellipse_pairs,
+    ct_real_pairs,
+    mri_brain_pairs,
+)
 from odl_learned.data.phantoms import (
     ELLIPSE_VARIANTS,
     ellipse_parameters,
@@ -50,4 +63,12 @@ __all__ = (
     "brain_volume",
     "real_ct_slices",
     "real_ct_sources",
+    "SPLITS",
+    "SPLIT_SEEDS",
+    "GaussianNoise",
+    "ComplexGaussianNoise",
+    "PairDataset",
+    "ct_ellipse_pairs",
+    "ct_real_pairs",
+    "mri_brain_pairs",
 )

@@ -17,6 +17,9 @@ GPU (cuSPARSE).
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 import warnings
 
 import numpy as np
@@ -33,10 +36,17 @@ from odl.applications.tomo.backends.astra_setup import (
 from odl_learned.bridge.convert import element_to_tensor, tensor_to_element, torch_dtype
 from odl_learned.bridge.weighting import space_weight
 
-__all__ = ("SparseMatrixImpl", "projection_matrix", "matrix_nbytes_estimate")
+__all__ = ("SparseMatrixImpl", "projection_matrix", "matrix_nbytes_estimate", "CACHE_ENV")
+
+#: Environment variable naming a folder where projection matrices are cached
+#: (unset: no cache). A cached matrix needs no ASTRA at all, so a machine
+#: without ASTRA (or with an ASTRA build for another CUDA) can still project.
+CACHE_ENV = "ODL_LEARNED_MATRIX_CACHE"
 
 
-def projection_matrix(geometry, vol_space: odl.DiscretizedSpace) -> scipy.sparse.csr_matrix:
+def projection_matrix(
+    geometry, vol_space: odl.DiscretizedSpace, *, cache_dir: str | os.PathLike | None = None
+) -> scipy.sparse.csr_matrix:
     """Return ASTRA's 2D projection matrix for ``geometry`` as a SciPy CSR matrix.
 
     Rows index the flattened sinogram ``(angle, detector)``, columns the
@@ -51,10 +61,31 @@ def projection_matrix(geometry, vol_space: odl.DiscretizedSpace) -> scipy.sparse
     >>> projection_matrix(geometry, space).shape
     (52, 64)
     """
-    import astra
-
     if vol_space.ndim != 2:
         raise ValueError(f"projection matrices are built for 2D spaces only, got ndim={vol_space.ndim}")
+    cache_dir = os.environ.get(CACHE_ENV) if cache_dir is None else cache_dir
+    if not cache_dir:
+        return _astra_matrix(geometry, vol_space)
+    key = f"{default_astra_proj_type(geometry)}|{geometry!r}|{vol_space.shape}|{vol_space.min_pt}|{vol_space.max_pt}"
+    path = os.path.join(cache_dir, f"projection_{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz")
+    if os.path.exists(path):
+        return scipy.sparse.load_npz(path).tocsr()
+    matrix = _astra_matrix(geometry, vol_space)
+    os.makedirs(cache_dir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npz.tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            scipy.sparse.save_npz(f, matrix, compressed=True)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return matrix
+
+
+def _astra_matrix(geometry, vol_space: odl.DiscretizedSpace) -> scipy.sparse.csr_matrix:
+    import astra
+
     vol_geom = astra_volume_geometry(vol_space, "cpu")
     proj_geom = astra_projection_geometry(geometry, "cpu")
     proj_id = astra_projector(default_astra_proj_type(geometry), vol_geom, proj_geom, 2)

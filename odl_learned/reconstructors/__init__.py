@@ -6,7 +6,7 @@ torch tensor of shape ``(B, *data_shape)`` or ``(B, 1, *data_shape)``) it
 returns a batch of the same kind and layout.
 
 - direct: :class:`FBPReconstructor`, :class:`LinearReconstructor`,
-  :class:`AdjointReconstructor` (zero-filled MRI);
+  :class:`AdjointReconstructor`, :class:`ZeroFilledReconstructor` (MRI);
 - variational: :class:`TVReconstructor`, :class:`TGVReconstructor`
   (PDHG), :class:`WaveletL1Reconstructor` (FISTA);
 - iterative with the discrepancy principle: :class:`LandweberReconstructor`,
@@ -19,6 +19,7 @@ from odl_learned.reconstructors.analytic import (
     AdjointReconstructor,
     FBPReconstructor,
     LinearReconstructor,
+    ZeroFilledReconstructor,
 )
 from odl_learned.reconstructors.base import Reconstructor
 from odl_learned.reconstructors.iterative import CGLSReconstructor, LandweberReconstructor, noise_norm
@@ -36,6 +37,7 @@ __all__ = (
     "FBPReconstructor",
     "LinearReconstructor",
     "AdjointReconstructor",
+    "ZeroFilledReconstructor",
     "FBP_FILTERS",
     "TVReconstructor",
     "TGVReconstructor",

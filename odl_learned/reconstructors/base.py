@@ -292,6 +292,26 @@ def _estimate_opnorm(op: odl.Operator, *, maxiter: int = 100, seed: int = 0) -> 
     return value
 
 
+def _pdhg_step_sizes(op_norm: float, step_ratio: float) -> tuple[float, float]:
+    r"""Return PDHG step sizes :math:`(\tau, \sigma)` with ratio ``step_ratio`` = :math:`\tau/\sigma`.
+
+    Both satisfy :math:`\tau\sigma\|K\|^2 < 1` as ODL's ``pdhg_stepsize``
+    requires; the ratio decides how fast primal and dual variables move.
+    With a normalised forward operator, images of unit scale converge much
+    faster with large primal steps (ratio about 10) than with equal steps.
+
+    Examples
+    --------
+    >>> tau, sigma = _pdhg_step_sizes(2.0, 4.0)
+    >>> round(tau / sigma, 6), tau * sigma * 2.0**2 < 1
+    (4.0, True)
+    """
+    check_positive("step_ratio", step_ratio)
+    tau, sigma = odl.solvers.pdhg_stepsize(op_norm)
+    root = float(np.sqrt(step_ratio))
+    return float(tau) * root, float(sigma) / root
+
+
 def _check_linear_op(op: Any, *, discretized: bool = False) -> None:
     """Raise ``TypeError`` unless ``op`` is a linear ODL operator.
 

@@ -17,6 +17,7 @@ from odl.functionals import (
 
 from odl_learned._checks import check_finite, check_in_space, check_positive
 from odl_learned.reconstructors.base import (
+    _pdhg_step_sizes,
     Reconstructor,
     _check_linear_op,
     _estimate_opnorm,
@@ -102,6 +103,10 @@ class TGVReconstructor(Reconstructor):
         weight. The default 2 is the usual :math:`\alpha_0 = 2\alpha_1` of [1]_.
     num_iter : int, optional
         Number of PDHG iterations.
+    step_ratio : float, optional
+        Ratio :math:`\tau / \sigma` of the primal and dual step sizes (their
+        product is fixed by :math:`\tau\sigma\|K\|^2 < 1`). For a normalised
+        CT operator, about 10 converges several times faster than 1.
     nonneg : bool or None, optional
         Constrain :math:`x \ge 0`; ``None`` means True for real, False for
         complex image spaces.
@@ -168,6 +173,7 @@ class TGVReconstructor(Reconstructor):
         *,
         alpha: float = 2.0,
         num_iter: int = 300,
+        step_ratio: float = 1.0,
         nonneg: bool | None = None,
         magnitude: bool = False,
         name: str | None = None,
@@ -199,8 +205,7 @@ class TGVReconstructor(Reconstructor):
             s * sym_grad * w_part,
         )
         self._op_norm = _estimate_opnorm(self._pdhg_op)
-        tau, sigma = odl.solvers.pdhg_stepsize(self._op_norm)
-        self._tau, self._sigma = float(tau), float(sigma)
+        self._tau, self._sigma = _pdhg_step_sizes(self._op_norm, step_ratio)
         positivity = IndicatorNonnegativity(space) if nonneg else ZeroFunctional(space)
         self._positivity = positivity
         self._f = SeparableSum(positivity, ZeroFunctional(fields))

@@ -17,6 +17,7 @@ from odl.functionals import (
 
 from odl_learned._checks import check_finite, check_in_space, check_positive
 from odl_learned.reconstructors.base import (
+    _pdhg_step_sizes,
     Reconstructor,
     _check_linear_op,
     _estimate_opnorm,
@@ -38,6 +39,10 @@ class TVReconstructor(Reconstructor):
         Regularisation parameter :math:`\lambda > 0`.
     num_iter : int, optional
         Number of PDHG iterations.
+    step_ratio : float, optional
+        Ratio :math:`\tau / \sigma` of the primal and dual step sizes (their
+        product is fixed by :math:`\tau\sigma\|K\|^2 < 1`). For a normalised
+        CT operator, about 10 converges several times faster than 1.
     nonneg : bool or None, optional
         Constrain :math:`x \ge 0`. ``None`` (default) means True for a real
         image space and False for a complex one; True with a complex image
@@ -118,6 +123,7 @@ class TVReconstructor(Reconstructor):
         lam: float,
         *,
         num_iter: int = 300,
+        step_ratio: float = 1.0,
         nonneg: bool | None = None,
         magnitude: bool = False,
         name: str | None = None,
@@ -138,8 +144,7 @@ class TVReconstructor(Reconstructor):
         self._grad_scaling = _estimate_opnorm(op) / _estimate_opnorm(grad)
         self._pdhg_op = odl.BroadcastOperator(op, self._grad_scaling * grad)
         self._op_norm = _estimate_opnorm(self._pdhg_op)
-        tau, sigma = odl.solvers.pdhg_stepsize(self._op_norm)
-        self._tau, self._sigma = float(tau), float(sigma)
+        self._tau, self._sigma = _pdhg_step_sizes(self._op_norm, step_ratio)
         self._f = IndicatorNonnegativity(op.domain) if nonneg else ZeroFunctional(op.domain)
         self._tv = GroupL1Norm(grad.range)  # isotropic: pointwise 2-norm, then L1
 
