@@ -9,7 +9,7 @@ import time
 __all__ = ("add_parser", "run_demo")
 
 CT_METHODS = ("fbp", "tv", "tgv")
-MRI_METHODS = ("zero-filled", "tv", "wavelet")
+MRI_METHODS = ("zero-filled", "tv", "tgv")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

@@ -11,11 +11,11 @@ import argparse
 import sys
 
 from odl_learned import __version__
-from odl_learned.cli import benchmark, demo, reconstruct
+from odl_learned.cli import benchmark, demo, reconstruct, train
 
 __all__ = ("build_parser", "main")
 
-SUBCOMMANDS = (demo, benchmark, reconstruct)
+SUBCOMMANDS = (demo, benchmark, train, reconstruct)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -919,7 +919,8 @@ class _MRIForward:
 
             p = self.params
             shape = (p["size"], p["size"])
-            space = odl.uniform_discr([-1, -1], [1, 1], shape, dtype="float32")
+            # complex images, as in the MRI reference problem; x is their magnitude
+            space = odl.uniform_discr([-1, -1], [1, 1], shape, dtype="complex64")
             mask = mri.cartesian_mask(shape, p["acceleration"], center_fraction=p["center_fraction"],
                                       pattern=p["pattern"], seed=p["seed"])
             coil_maps = None if p["num_coils"] == 1 else mri.coil_sensitivities(shape, p["num_coils"],
@@ -932,7 +933,7 @@ class _MRIForward:
         return self.op.mask.cpu().numpy()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.op.torch_call(x)
+        return self.op.torch_call(x if torch.is_complex(x) else x.to(torch.complex64))
 
     def __getstate__(self) -> dict[str, Any]:
         return {"params": self.params, "_op": None}

@@ -152,30 +152,58 @@ def _wavelet(problem: InverseProblem, param: float | None) -> Reconstructor:
 METHODS: dict[str, MethodSpec] = {
     spec.name: spec
     for spec in (
-        MethodSpec("fbp", ("ct",), _fbp, {"ct": 1.0, "ct:ellipses": 0.6, "ct:real": 0.6},
+        MethodSpec("fbp", ("ct",), _fbp, {"ct": 1.0, "ct:ellipses": 0.4, "ct:real": 0.4},
                    (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0), relative_grid=False,
                    summary="filtered back-projection, Hann filter; parameter: frequency scaling"),
         MethodSpec("zero-filled", ("mri",), _zero_filled, {}, summary="inverse FFT of zero-filled k-space"),
-        MethodSpec("tv", ("ct", "mri"), _tv, {"ct": 3e-4, "ct:ellipses": 3e-3, "mri": 1e-4}, GRID,
+        MethodSpec("tv", ("ct", "mri"), _tv, {"ct": 3e-4, "ct:ellipses": 5e-3, "ct:real": 5e-3, "mri": 1e-4}, GRID,
                    summary="total variation, PDHG, non-negativity for CT"),
-        MethodSpec("tgv", ("ct", "mri"), _tgv, {"ct": 3e-4, "ct:ellipses": 3e-3, "mri": 1e-4}, GRID,
+        MethodSpec("tgv", ("ct", "mri"), _tgv, {"ct": 3e-4, "ct:ellipses": 5e-3, "ct:real": 5e-3, "mri": 1e-4}, GRID,
                    summary="second-order TGV, PDHG"),
-        MethodSpec("wavelet", ("ct", "mri"), _wavelet, {"ct": 1e-3, "mri": 1e-4}, GRID,
+        MethodSpec("wavelet", ("ct", "mri"), _wavelet, {"ct": 1e-2, "mri": 1e-4}, GRID,
                    summary="db4 wavelet-L1, FISTA"),
     )
 }
 
 
-def methods_for(task: str) -> list[str]:
+def _learned(name: str) -> Callable[[InverseProblem, float | None], Reconstructor]:
+    def build(problem: InverseProblem, param: float | None) -> Reconstructor:
+        from odl_learned.reconstructors.learned_methods import load_pretrained
+
+        return load_pretrained(name, problem.op, problem.extras)
+
+    return build
+
+
+def _add_learned_methods() -> None:
+    from odl_learned.reconstructors.learned_methods import LEARNED_METHODS
+
+    for method in LEARNED_METHODS.values():
+        METHODS[method.name] = MethodSpec(method.name, (method.task,), _learned(method.name), {},
+                                          summary=method.summary + " (shipped weights)")
+
+
+_add_learned_methods()
+
+
+def methods_for(task: str, *, available_only: bool = False) -> list[str]:
     """Names of the methods that apply to ``task``.
+
+    With ``available_only``, learned methods are listed only where their
+    weights ship with this installation.
 
     Examples
     --------
-    >>> methods_for("mri")
+    >>> methods_for("mri")[:4]
     ['zero-filled', 'tv', 'tgv', 'wavelet']
     """
+    from odl_learned.reconstructors.learned_methods import LEARNED_METHODS, has_weights
+
     task = check_choice("task", task, ("ct", "mri"))
-    return [name for name, spec in METHODS.items() if task in spec.tasks]
+    names = [name for name, spec in METHODS.items() if task in spec.tasks]
+    if available_only:
+        names = [n for n in names if n not in LEARNED_METHODS or has_weights(n)]
+    return names
 
 
 def parse_methods(text: str | Sequence[str] | None, task: str) -> list[str]:
@@ -188,11 +216,11 @@ def parse_methods(text: str | Sequence[str] | None, task: str) -> list[str]:
     >>> parse_methods("fbp", "mri")
     Traceback (most recent call last):
     ...
-    ValueError: unknown method 'fbp' for task 'mri'; expected one of zero-filled, tv, tgv, wavelet
+    ValueError: unknown method 'fbp' for task 'mri'; expected one of zero-filled, tv, tgv, wavelet, varnet
     """
     available = methods_for(task)
     if text is None:
-        return available
+        return methods_for(task, available_only=True)
     names = [n.strip().lower() for n in (text.split(",") if isinstance(text, str) else text) if n.strip()]
     if not names:
         raise ValueError(f"no method given; expected some of {', '.join(available)}")

@@ -165,6 +165,11 @@ def evaluate(
         param = params.get(name, spec.default_for(problem))
         if param is not None:
             result.info["param"] = param
+        if hasattr(reconstructor, "num_parameters"):
+            result.info["params"] = reconstructor.num_parameters()
+            budget = reconstructor.training_info
+            result.info["training"] = {k: budget[k] for k in ("steps", "samples_seen", "num_train_images",
+                                                               "wall_seconds", "device") if k in budget}
         results[name] = result
     return results
 

@@ -22,6 +22,7 @@ from odl_learned.reconstructors.analytic import (
     ZeroFilledReconstructor,
 )
 from odl_learned.reconstructors.base import Reconstructor
+from odl_learned.reconstructors.learned import LearnedReconstructor
 from odl_learned.reconstructors.iterative import CGLSReconstructor, LandweberReconstructor, noise_norm
 from odl_learned.reconstructors.tgv import TGVReconstructor, symmetrized_gradient
 from odl_learned.reconstructors.tuning import GridSearchResult, grid_search
@@ -49,5 +50,6 @@ __all__ = (
     "CGLSReconstructor",
     "noise_norm",
     "grid_search",
+    "LearnedReconstructor",
     "GridSearchResult",
 )

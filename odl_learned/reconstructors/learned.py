@@ -49,6 +49,8 @@ class LearnedReconstructor(Reconstructor):
         Label of the reconstructor.
     batch_size : int, optional
         Largest batch sent through the network at once.
+    training_info : dict, optional
+        How the network was trained (steps, data, budget), for reports.
 
     Examples
     --------
@@ -73,6 +75,7 @@ class LearnedReconstructor(Reconstructor):
         image_space: odl.LinearSpace | None = None,
         name: str | None = None,
         batch_size: int = 16,
+        training_info: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(network, torch.nn.Module):
             raise TypeError(f"network must be a torch.nn.Module, got {type(network).__name__}")
@@ -83,6 +86,7 @@ class LearnedReconstructor(Reconstructor):
         self._network = network.eval()
         self._batch_size = batch_size
         self._operator = TorchOperator(self._network, op.range, image_space)
+        self._training_info = dict(training_info or {})
 
     @property
     def network(self) -> torch.nn.Module:
@@ -93,6 +97,11 @@ class LearnedReconstructor(Reconstructor):
     def operator(self) -> TorchOperator:
         """The network as an ODL operator from data space to image space."""
         return self._operator
+
+    @property
+    def training_info(self) -> dict:
+        """How the network was trained (empty if unknown)."""
+        return dict(self._training_info)
 
     def num_parameters(self) -> int:
         """Number of trainable parameters of the network.

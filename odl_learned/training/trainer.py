@@ -240,7 +240,7 @@ class Trainer:
         # a plain function (not a callable object) so that the scheduler's state
         # never overrides the schedule of the config in use
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: config.lr_factor(step))
+            self.optimizer, lambda step: self.config.lr_factor(step))
         self.use_amp = bool(config.amp and self.device.type == "cuda")
         self._amp_dtype = torch.float16 if config.amp_dtype == "float16" else torch.bfloat16
         self.scaler = torch.amp.GradScaler(
@@ -267,6 +267,30 @@ class Trainer:
     def samples_per_step(self) -> int:
         """Samples one step consumes over all processes."""
         return self.world_size * self.config.batch_size
+
+    def shorten(self, num_steps: int) -> None:
+        """End the run after ``num_steps`` steps instead (schedule included).
+
+        For a time budget: the learning-rate schedule (e.g. cosine) is
+        recomputed for the new length, so a run cut to fit a budget still
+        ends with its schedule completed rather than stopped half-way.
+        ``num_steps`` must lie between the current step and the configured
+        number of steps.
+
+        Examples
+        --------
+        >>> import torch
+        >>> data = [(torch.zeros(1, 2, 2), torch.zeros(1, 2, 2))] * 4
+        >>> trainer = Trainer(torch.nn.Conv2d(1, 1, 1), data, TrainConfig(num_steps=10, batch_size=2),
+        ...                   progress=False)
+        >>> trainer.shorten(3)
+        >>> len(trainer.fit()["loss"])
+        3
+        """
+        if not isinstance(num_steps, int) or not self.step <= num_steps <= self.config.num_steps:
+            raise ValueError(f"num_steps must be an integer in [{self.step}, {self.config.num_steps}], "
+                             f"got {num_steps!r}")
+        self.config = self.config.replace(num_steps=num_steps)
 
     def request_stop(self) -> None:
         """Ask :meth:`fit` to stop after this step, write ``last.pt``, then raise KeyboardInterrupt."""
@@ -605,7 +629,7 @@ class Trainer:
         try:
             with _stop_on_sigint(self):
                 batches = iter(self._train_loader(remaining))
-                while self.step < cfg.num_steps:
+                while self.step < self.config.num_steps:  # shorten() may lower it
                     consistent = False
                     y, x = next(batches)
                     loss, lr = self._train_step(self._to_device(y), self._to_device(x))
@@ -631,7 +655,7 @@ class Trainer:
                         callback(self, self.step, loss_value)
                     if not self.distributed:
                         stop = self._stop_requested
-                    if stop and self.step < cfg.num_steps:
+                    if stop and self.step < self.config.num_steps:
                         raise KeyboardInterrupt
         except KeyboardInterrupt:
             self._on_interrupt(consistent, stop)
