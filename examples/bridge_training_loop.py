@@ -9,8 +9,9 @@ noisy data to an image. Its loss has two terms:
 
 the second of which runs the ray transform ``A`` inside the torch graph via
 ``OperatorModule(A)``; its gradient is computed by the transpose of ``A``.
-Training images are random ellipses; the test image is a Shepp-Logan phantom
-the network never sees. A few hundred gradient steps on two CPU cores.
+Training images are random ellipses from ``odl_learned.data`` (about 40 per
+image, zero background); the test image is a Shepp-Logan phantom the network
+never sees. A few hundred gradient steps on two CPU cores.
 
 Run::
 
@@ -19,52 +20,31 @@ Run::
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import time
+from pathlib import Path
 
-import matplotlib
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import example_parser, save_figure  # noqa: E402  (also selects the Agg backend)
 
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import odl  # noqa: E402
 import torch  # noqa: E402
 
 from odl_learned.bridge import OperatorModule  # noqa: E402
+from odl_learned.data import random_ellipses_batch, shepp_logan  # noqa: E402
 from odl_learned.metrics import psnr  # noqa: E402
 from odl_learned.operators import ct, noise  # noqa: E402
 
 FIGURE = "bridge_training_loop.png"
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="examples_out", help="folder for the figure")
-    parser.add_argument("--quick", action="store_true", help="a smaller problem, for tests")
+def parse_args(argv=None):
+    parser = example_parser(__doc__)
     parser.add_argument("--steps", type=int, default=None, help="number of gradient steps")
     parser.add_argument("--seed", type=int, default=0, help="seed of data, noise and weights")
     return parser.parse_args(argv)
-
-
-def random_ellipses(space: odl.DiscretizedSpace, num_images: int, seed: int) -> np.ndarray:
-    """Return ``num_images`` images of 12 random ellipses each, clipped at 0, maximum 1."""
-    rng = np.random.default_rng(seed)
-    images = []
-    for _ in range(num_images):
-        n = 12
-        params = np.column_stack([
-            rng.uniform(-0.4, 1.0, n),       # value (negative ones cut holes)
-            rng.uniform(0.05, 0.6, n),       # half-axes
-            rng.uniform(0.05, 0.6, n),
-            rng.uniform(-0.5, 0.5, n),       # centre
-            rng.uniform(-0.5, 0.5, n),
-            rng.uniform(0, np.pi, n),        # rotation
-        ])
-        image = np.clip(odl.core.phantom.ellipsoid_phantom(space, params).asarray(), 0, None)
-        images.append(image / max(image.max(), 1e-6))
-    return np.stack(images).astype(np.float32)
 
 
 class PostProcessing(torch.nn.Module):
@@ -112,9 +92,10 @@ def main(argv=None) -> dict:
     fbp_op = ct.fbp(ray_trafo, "Hann")
     ray_layer = OperatorModule(ray_trafo)  # the ODL operator as a torch layer
 
-    x_train = torch.from_numpy(random_ellipses(space, num_train, args.seed))[:, None]
+    images = random_ellipses_batch(space, num_train, args.seed, variant="zero_background")
+    x_train = torch.from_numpy(images)[:, None]
     y_train, fbp_train = simulate(ray_trafo, fbp_op, x_train[:, 0].numpy(), args.seed)
-    x_test = odl.core.phantom.shepp_logan(space, modified=True)
+    x_test = shepp_logan(space)
     _, fbp_test = simulate(ray_trafo, fbp_op, x_test.asarray()[None], args.seed + 10_000)
 
     net = PostProcessing()
@@ -157,12 +138,7 @@ def main(argv=None) -> dict:
         ax.imshow(image.T, origin="lower", cmap="gray", vmin=0, vmax=1)
         ax.set_title(title)
         ax.set_axis_off()
-    fig.tight_layout()
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, FIGURE)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    print(f"figure: {path}")
+    path = save_figure(fig, args.out, FIGURE)
     return {"losses": losses, "psnr_fbp": psnr_fbp, "psnr_net": psnr_net, "seconds": seconds, "figure": path}
 
 

@@ -11,16 +11,16 @@ Run::
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
+from pathlib import Path
 
-import matplotlib
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import example_parser, save_figure  # noqa: E402  (also selects the Agg backend)
 
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import odl  # noqa: E402
 
+from odl_learned.data import shepp_logan  # noqa: E402
 from odl_learned.metrics import psnr  # noqa: E402
 from odl_learned.operators import ct  # noqa: E402
 from odl_learned.testing import dot_test  # noqa: E402
@@ -28,21 +28,14 @@ from odl_learned.testing import dot_test  # noqa: E402
 FIGURE = "ct_operators.png"
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="examples_out", help="folder for the figure")
-    parser.add_argument("--quick", action="store_true", help="a smaller problem, for tests")
-    return parser.parse_args(argv)
-
-
 def main(argv=None) -> dict:
     """Run the example; return the dot-test error and the PSNR of the FBP."""
-    args = parse_args(argv)
+    args = example_parser(__doc__).parse_args(argv)
     size = 64 if args.quick else 128
     space = odl.uniform_discr([-64, -64], [64, 64], (size, size), dtype="float32")
     ray_trafo = ct.ray_transform(space, num_angles=30)
 
-    x = odl.core.phantom.shepp_logan(space, modified=True)
+    x = shepp_logan(space)
     sinogram = ray_trafo(x)
     backprojection = ray_trafo.adjoint(sinogram)
     fbp_op = ct.fbp(ray_trafo, "Hann")
@@ -67,12 +60,7 @@ def main(argv=None) -> dict:
         ax.set_axis_off()
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.suptitle(f"dot test error {error:.1e}")
-    fig.tight_layout()
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, FIGURE)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    print(f"figure: {path}")
+    path = save_figure(fig, args.out, FIGURE)
     return {"dot_test_error": error, "psnr_fbp": psnr_fbp, "figure": path}
 
 

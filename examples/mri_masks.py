@@ -15,19 +15,17 @@ Run::
 
 from __future__ import annotations
 
-import argparse
-import io
-import os
 import sys
+from pathlib import Path
 
-import matplotlib
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import example_parser, save_figure  # noqa: E402  (also selects the Agg backend)
 
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import odl  # noqa: E402
-from PIL import Image  # noqa: E402
 
+from odl_learned.data import shepp_logan  # noqa: E402
 from odl_learned.metrics import psnr  # noqa: E402
 from odl_learned.operators import mri  # noqa: E402
 
@@ -36,10 +34,8 @@ ACCELERATIONS = (4, 8)
 NUM_COILS = 4
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="examples_out", help="folder for the figure")
-    parser.add_argument("--quick", action="store_true", help="a smaller problem, for tests")
+def parse_args(argv=None):
+    parser = example_parser(__doc__)
     parser.add_argument("--seed", type=int, default=0, help="seed of the random masks and coil maps")
     return parser.parse_args(argv)
 
@@ -51,21 +47,13 @@ def show(ax, image, title, **kwargs):
     ax.set_axis_off()
 
 
-def save_greyscale(fig, path: str, dpi: int = 80) -> None:
-    """Save a grey figure as an 8-bit greyscale PNG (a third of the RGBA file size)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    buffer.seek(0)
-    Image.open(buffer).convert("L").save(path, optimize=True)
-
-
 def main(argv=None) -> dict:
     """Run the example; return sampled fractions and PSNRs of the zero-filled images."""
     args = parse_args(argv)
     size = 64 if args.quick else 128
     shape = (size, size)
     space = odl.uniform_discr([-1, -1], [1, 1], shape, dtype="float32")
-    x = odl.core.phantom.shepp_logan(space, modified=True)
+    x = shepp_logan(space)
 
     fractions, psnrs = {}, {}
     fig, axes = plt.subplots(3, 6, figsize=(12, 6.6))
@@ -98,12 +86,7 @@ def main(argv=None) -> dict:
     show(axes[2, 4], sos_full.asarray(), "sum of squares, full", vmin=0, vmax=1)
     show(axes[2, 5], sos_under.asarray(), f"sum of squares, 4x, {psnrs['sum-of-squares-4x']:.1f} dB", vmin=0, vmax=1)
 
-    fig.tight_layout()
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, FIGURE)
-    save_greyscale(fig, path)
-    plt.close(fig)
-    print(f"figure: {path}")
+    path = save_figure(fig, args.out, FIGURE, greyscale=True)
     return {"fractions": fractions, "psnr": psnrs, "sos_full_error": sos_error, "figure": path}
 
 

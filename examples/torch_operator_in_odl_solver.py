@@ -26,29 +26,27 @@ Run::
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import time
+from pathlib import Path
 
-import matplotlib
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import example_parser, save_figure  # noqa: E402  (also selects the Agg backend)
 
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import odl  # noqa: E402
 import torch  # noqa: E402
 
 from odl_learned.bridge import TorchFunctional  # noqa: E402
+from odl_learned.data import shepp_logan  # noqa: E402
 from odl_learned.metrics import psnr  # noqa: E402
 from odl_learned.operators import ct, noise  # noqa: E402
 
 FIGURE = "torch_operator_in_odl_solver.png"
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="examples_out", help="folder for the figure")
-    parser.add_argument("--quick", action="store_true", help="a smaller problem, for tests")
+def parse_args(argv=None):
+    parser = example_parser(__doc__)
     parser.add_argument("--niter", type=int, default=None, help="number of proximal gradient iterations")
     return parser.parse_args(argv)
 
@@ -81,7 +79,7 @@ def main(argv=None) -> dict:
 
     space = odl.uniform_discr([-64, -64], [64, 64], (size, size), dtype="float32")
     ray_trafo = ct.ray_transform(space, num_angles=30)
-    x_true = odl.core.phantom.shepp_logan(space, modified=True)
+    x_true = shepp_logan(space)
     y = noise.gaussian_noise(ray_trafo(x_true), 0.05, seed=0)
     x_fbp = ct.fbp(ray_trafo, "Hann")(y)
 
@@ -119,12 +117,7 @@ def main(argv=None) -> dict:
     axes[3].semilogy(objective)
     axes[3].set_xlabel("iteration")
     axes[3].set_title(r"$\frac{1}{2}\|Ax-y\|^2 + \lambda R(x)$")
-    fig.tight_layout()
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, FIGURE)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    print(f"figure: {path}")
+    path = save_figure(fig, args.out, FIGURE)
     return {"objective": objective, "psnr_fbp": psnr_fbp, "psnr_reg": psnr_reg, "seconds": seconds, "figure": path}
 
 

@@ -17,27 +17,25 @@ Run::
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import time
+from pathlib import Path
 
-import matplotlib
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import example_parser, save_figure  # noqa: E402  (also selects the Agg backend)
 
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import odl  # noqa: E402
 
+from odl_learned.data import shepp_logan  # noqa: E402
 from odl_learned.metrics import psnr, ssim  # noqa: E402
 from odl_learned.operators import ct, noise  # noqa: E402
 
 FIGURE = "tv_vs_fbp.png"
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="examples_out", help="folder for the figure")
-    parser.add_argument("--quick", action="store_true", help="a smaller problem, for tests")
+def parse_args(argv=None):
+    parser = example_parser(__doc__)
     parser.add_argument("--niter", type=int, default=None, help="number of PDHG iterations")
     parser.add_argument("--lam", type=float, default=1.0, help="weight of the TV term")
     return parser.parse_args(argv)
@@ -67,7 +65,7 @@ def main(argv=None) -> dict:
     niter = args.niter or (50 if args.quick else 1000)
     space = odl.uniform_discr([-64, -64], [64, 64], (size, size), dtype="float32")
     ray_trafo = ct.ray_transform(space, num_angles=30)
-    x_true = odl.core.phantom.shepp_logan(space, modified=True)
+    x_true = shepp_logan(space)
     y = noise.gaussian_noise(ray_trafo(x_true), 0.05, seed=0)
 
     x_fbp = ct.fbp(ray_trafo, "Hann")(y)
@@ -102,12 +100,7 @@ def main(argv=None) -> dict:
     axes[3].legend(fontsize=8)
     axes[3].set_title("profile along the orange line")
     fig.suptitle("30 angles, 5 % noise")
-    fig.tight_layout()
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, FIGURE)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    print(f"figure: {path}")
+    path = save_figure(fig, args.out, FIGURE)
     return {**result, "figure": path}
 
 

@@ -155,9 +155,10 @@ def test_ctrl_c_stops_at_a_step_boundary_and_fit_resume_continues(reference, tmp
     first = Trainer(make_model(0, 0.2), make_data(), RESUME_CONFIG, val_dataset=make_data(8, 1),
                     checkpoint_dir=tmp_path, device="cpu", progress=False,
                     callbacks=[send_sigint])
+    handler_before = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         first.fit()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert signal.getsignal(signal.SIGINT) is handler_before  # handler restored
     assert load_checkpoint(tmp_path / "last.pt")["step"] == 6
 
     second = Trainer(make_model(5, 0.2), make_data(), RESUME_CONFIG, val_dataset=make_data(8, 1),

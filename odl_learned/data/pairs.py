@@ -66,6 +66,12 @@ from odl_learned._checks import check_positive
 from odl_learned.bridge.compile import batched_torch_function
 from odl_learned.bridge.convert import element_to_tensor, tensor_to_element
 from odl_learned.data.cache import cache_folder, jsonable, load_arrays, writing_arrays
+from odl_learned.operators.noise import (
+    _check_level,
+    _check_nonneg_int,
+    complex_gaussian_noise,
+    gaussian_noise,
+)
 
 __all__ = (
     "SPLITS",
@@ -103,22 +109,6 @@ def _check_split(split: Any) -> str:
         if name in SPLITS:
             return name
     raise ValueError(f"unknown split {split!r}; expected one of 'train', 'validation' (or 'val'), 'test'")
-
-
-def _check_nonneg_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be a non-negative integer, got {value!r}")
-    if value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-    return int(value)
-
-
-def _check_level(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        raise TypeError(f"{name} must be a non-negative number, got {value!r}")
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
-    return float(value)
 
 
 def _noise_seed(seed: int, index: int) -> int:
@@ -203,8 +193,6 @@ class GaussianNoise:
 
     def __call__(self, clean: torch.Tensor, seed: int) -> torch.Tensor:
         """Return ``clean`` plus noise drawn with ``seed``."""
-        from odl_learned.operators.noise import gaussian_noise
-
         if self.level == 0:
             return clean.clone()
         return torch.from_numpy(gaussian_noise(_to_numpy(clean), self.level, seed))
@@ -254,8 +242,6 @@ class ComplexGaussianNoise:
 
     def __call__(self, clean: torch.Tensor, seed: int) -> torch.Tensor:
         """Return ``clean`` plus noise drawn with ``seed`` (zero off the mask)."""
-        from odl_learned.operators.noise import complex_gaussian_noise
-
         if self.level == 0:
             return clean.clone()
         if self.mask is None:

@@ -48,12 +48,12 @@ def _apply(y: Data, noisy: Callable[[np.ndarray | torch.Tensor], np.ndarray | to
     return noisy(np.asarray(y))
 
 
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be a non-negative integer, got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
+def _check_nonneg_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a non-negative integer, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
 
 
 def _check_level(name: str, value: Any) -> float:
@@ -152,7 +152,7 @@ def gaussian_noise(y: Data, relative_level: float, seed: int = 0, *, batch_ndim:
     torch.Size([2, 3])
     """
     relative_level = _check_level("relative_level", relative_level)
-    seed = _check_seed(seed)
+    seed = _check_nonneg_int("seed", seed)
     batch_ndim = _check_batch_ndim(y, batch_ndim)
     check_finite("y", y)
 
@@ -223,7 +223,7 @@ def complex_gaussian_noise(
         sigma = _check_level("sigma", sigma)
     else:
         relative_level = _check_level("relative_level", relative_level)
-    seed = _check_seed(seed)
+    seed = _check_nonneg_int("seed", seed)
     batch_ndim = _check_batch_ndim(y, batch_ndim)
     check_finite("y", y)
 
@@ -283,7 +283,7 @@ def poisson_noise(y: Data, photons: float, seed: int = 0, *, mu: float = 1.0) ->
     """
     check_positive("photons", photons)
     check_positive("mu", mu)
-    seed = _check_seed(seed)
+    seed = _check_nonneg_int("seed", seed)
     check_finite("y", y)
 
     def noisy(data):

@@ -21,6 +21,7 @@ import numpy as np
 import odl
 import torch
 from odl.core.set.space import LinearSpaceElement
+from odl.functionals import IndicatorNonnegativity, L2NormSquared, SeparableSum, ZeroFunctional
 
 from odl_learned._checks import check_finite, check_in_space, check_positive
 from odl_learned.bridge.convert import element_to_tensor, is_torch_space, tensor_to_element
@@ -355,3 +356,100 @@ def _resolve_nonneg(nonneg: bool | None, space: odl.LinearSpace) -> bool:
             "nonneg=True needs a real image space; the image space is complex (use nonneg=False or None)"
         )
     return nonneg
+
+
+class _VariationalReconstructor(Reconstructor):
+    r"""Shared set-up of the variational methods :math:`\min_x \frac12\|Ax - y\|^2 + \lambda R(x)`.
+
+    Checks, in this order, that ``op`` is a linear operator on an image grid,
+    that ``lam`` is positive and ``num_iter`` a positive integer, and resolves
+    ``nonneg`` against ``op.domain`` (:func:`_resolve_nonneg`); then the
+    :class:`Reconstructor` checks run. A subclass checks its own options and
+    builds its regulariser and solver after ``super().__init__``.
+    """
+
+    def __init__(
+        self,
+        op: odl.Operator,
+        lam: float,
+        *,
+        num_iter: int,
+        magnitude: bool,
+        name: str | None,
+        nonneg: bool | None = False,
+    ) -> None:
+        _check_linear_op(op, discretized=True)
+        check_positive("lam", lam)
+        check_positive("num_iter", num_iter, integer=True)
+        nonneg = _resolve_nonneg(nonneg, op.domain)
+        super().__init__(op, name=name, magnitude=magnitude)
+        self._lam = float(lam)
+        self._num_iter = int(num_iter)
+        self._nonneg = nonneg
+
+    @property
+    def lam(self) -> float:
+        r"""Regularisation parameter :math:`\lambda`."""
+        return self._lam
+
+    @property
+    def num_iter(self) -> int:
+        """Number of iterations."""
+        return self._num_iter
+
+    def _data_fit(self, x: LinearSpaceElement, y: LinearSpaceElement) -> float:
+        r"""Check ``x`` and ``y``; return the data term :math:`\frac12\|Ax - y\|^2` of an objective."""
+        check_in_space("x", x, self.image_space)
+        check_in_space("y", y, self.data_space)
+        check_finite("y", y)
+        return 0.5 * (self.op(x) - y).norm() ** 2
+
+
+class _PDHGReconstructor(_VariationalReconstructor):
+    r"""Shared parts of the gradient-based regularisers solved by PDHG (TV, TGV).
+
+    Builds the gradient :math:`\nabla` (forward differences, Neumann
+    boundary), the balancing factor :math:`s = \|A\| / \|\nabla\|` and the
+    constraint :math:`\iota_{\ge 0}` (or zero) on the image. The subclass
+    passes its operator :math:`K` to :meth:`_set_pdhg_op`, which estimates
+    :math:`\|K\|` and the step sizes, and sets the primal functional ``_f``.
+    """
+
+    def __init__(
+        self,
+        op: odl.Operator,
+        lam: float,
+        *,
+        num_iter: int,
+        nonneg: bool | None,
+        magnitude: bool,
+        name: str | None,
+    ) -> None:
+        super().__init__(op, lam, num_iter=num_iter, nonneg=nonneg, magnitude=magnitude, name=name)
+        # Neumann boundary (the last forward difference is zero), so constant
+        # images have zero total variation, as in Chambolle and Pock (2011).
+        self._grad = odl.Gradient(op.domain, pad_mode="symmetric")
+        self._grad_scaling = _estimate_opnorm(op) / _estimate_opnorm(self._grad)
+        self._positivity = IndicatorNonnegativity(op.domain) if self.nonneg else ZeroFunctional(op.domain)
+
+    def _setup_pdhg(self, pdhg_op: odl.Operator, f: odl.functionals.Functional, step_ratio: float) -> None:
+        r"""Solve with :math:`K` = ``pdhg_op`` and :math:`f`; estimate :math:`\|K\|` and the step sizes."""
+        self._pdhg_op = pdhg_op
+        self._f = f
+        self._op_norm = _estimate_opnorm(pdhg_op)
+        self._tau, self._sigma = _pdhg_step_sizes(self._op_norm, step_ratio)
+
+    @property
+    def nonneg(self) -> bool:
+        """Whether :math:`x \\ge 0` is enforced."""
+        return self._nonneg
+
+    @property
+    def op_norm(self) -> float:
+        r"""Estimated :math:`\|K\|`, cached at construction."""
+        return self._op_norm
+
+    def _pdhg(self, z: LinearSpaceElement, y: LinearSpaceElement, *penalties: Any) -> None:
+        r"""Run PDHG in place on ``z`` with :math:`g(u, \dots) = \frac12\|u - y\|^2 + \sum` ``penalties``."""
+        g = SeparableSum(0.5 * L2NormSquared(self.data_space).translated(y), *penalties)
+        odl.solvers.pdhg(z, self._f, g, self._pdhg_op, self.num_iter, tau=self._tau, sigma=self._sigma)

@@ -7,22 +7,10 @@ from typing import Any
 
 import odl
 from odl.core.set.space import LinearSpaceElement
-from odl.functionals import (
-    GroupL1Norm,
-    IndicatorNonnegativity,
-    L2NormSquared,
-    SeparableSum,
-    ZeroFunctional,
-)
+from odl.functionals import GroupL1Norm, SeparableSum, ZeroFunctional
 
-from odl_learned._checks import check_finite, check_in_space, check_positive
-from odl_learned.reconstructors.base import (
-    _pdhg_step_sizes,
-    Reconstructor,
-    _check_linear_op,
-    _estimate_opnorm,
-    _resolve_nonneg,
-)
+from odl_learned._checks import check_in_space, check_positive
+from odl_learned.reconstructors.base import _PDHGReconstructor
 
 __all__ = ("TGVReconstructor", "symmetrized_gradient")
 
@@ -87,7 +75,7 @@ def symmetrized_gradient(space: odl.DiscretizedSpace) -> odl.ProductSpaceOperato
     return odl.ProductSpaceOperator(rows, domain=odl.ProductSpace(space, d))
 
 
-class TGVReconstructor(Reconstructor):
+class TGVReconstructor(_PDHGReconstructor):
     r"""Second-order total generalised variation, solved by PDHG.
 
     Parameters
@@ -178,64 +166,29 @@ class TGVReconstructor(Reconstructor):
         magnitude: bool = False,
         name: str | None = None,
     ) -> None:
-        _check_linear_op(op, discretized=True)
-        check_positive("lam", lam)
-        check_positive("alpha", alpha)
-        check_positive("num_iter", num_iter, integer=True)
-        nonneg = _resolve_nonneg(nonneg, op.domain)
-        super().__init__(op, name=name, magnitude=magnitude)
-        self._lam = float(lam)
+        check_positive("alpha", alpha)  # before the operator norms are estimated
+        super().__init__(op, lam, num_iter=num_iter, nonneg=nonneg, magnitude=magnitude, name=name)
         self._alpha = float(alpha)
-        self._num_iter = int(num_iter)
-        self._nonneg = nonneg
 
-        space = op.domain
-        grad = odl.Gradient(space, pad_mode="symmetric")
-        sym_grad = symmetrized_gradient(space)
+        grad, s = self._grad, self._grad_scaling
         fields = grad.range
-        self._grad, self._sym_grad = grad, sym_grad
-        self._primal_space = odl.ProductSpace(space, fields)
-        s = _estimate_opnorm(op) / _estimate_opnorm(grad)
-        self._grad_scaling = s
+        self._sym_grad = sym_grad = symmetrized_gradient(op.domain)
+        self._primal_space = odl.ProductSpace(op.domain, fields)
         x_part = odl.ComponentProjection(self._primal_space, 0)
         w_part = odl.ComponentProjection(self._primal_space, 1)
-        self._pdhg_op = odl.BroadcastOperator(
+        pdhg_op = odl.BroadcastOperator(
             op * x_part,
             s * odl.ReductionOperator(grad, odl.ScalingOperator(fields, -1.0)),
             s * sym_grad * w_part,
         )
-        self._op_norm = _estimate_opnorm(self._pdhg_op)
-        self._tau, self._sigma = _pdhg_step_sizes(self._op_norm, step_ratio)
-        positivity = IndicatorNonnegativity(space) if nonneg else ZeroFunctional(space)
-        self._positivity = positivity
-        self._f = SeparableSum(positivity, ZeroFunctional(fields))
+        self._setup_pdhg(pdhg_op, SeparableSum(self._positivity, ZeroFunctional(fields)), step_ratio)
         self._first = GroupL1Norm(fields)  # pointwise 2-norm of a vector field
         self._second = GroupL1Norm(sym_grad.range)  # pointwise Frobenius norm
-
-    @property
-    def lam(self) -> float:
-        r"""Weight :math:`\lambda` of the first-order term."""
-        return self._lam
 
     @property
     def alpha(self) -> float:
         r"""Ratio :math:`\alpha` of second- to first-order weight."""
         return self._alpha
-
-    @property
-    def num_iter(self) -> int:
-        """Number of PDHG iterations."""
-        return self._num_iter
-
-    @property
-    def nonneg(self) -> bool:
-        """Whether :math:`x \\ge 0` is enforced."""
-        return self._nonneg
-
-    @property
-    def op_norm(self) -> float:
-        r"""Estimated :math:`\|K\|`, cached at construction."""
-        return self._op_norm
 
     def _config(self) -> Mapping[str, Any]:
         return {"lam": self.lam, "alpha": self.alpha, "num_iter": self.num_iter, "nonneg": self.nonneg}
@@ -252,21 +205,13 @@ class TGVReconstructor(Reconstructor):
         >>> tgv.objective(space.one(), w, space.zero())  # 1/2 * 16 + 0 + 0
         8.0
         """
-        check_in_space("x", x, self.image_space)
         check_in_space("w", w, self._primal_space[1])
-        check_in_space("y", y, self.data_space)
-        check_finite("y", y)
-        data = 0.5 * (self.op(x) - y).norm() ** 2
+        data = self._data_fit(x, y)
         reg = self._first(self._grad(x) - w) + self.alpha * self._second(self._sym_grad(w))
         return float(data + self.lam * reg + self._positivity(x))
 
     def _reconstruct_with_info(self, y: LinearSpaceElement) -> tuple[LinearSpaceElement, dict]:
         s = self._grad_scaling
-        g = SeparableSum(
-            0.5 * L2NormSquared(self.data_space).translated(y),
-            (self.lam / s) * self._first,
-            (self.lam * self.alpha / s) * self._second,
-        )
         z = self._primal_space.zero()
-        odl.solvers.pdhg(z, self._f, g, self._pdhg_op, self.num_iter, tau=self._tau, sigma=self._sigma)
+        self._pdhg(z, y, (self.lam / s) * self._first, (self.lam * self.alpha / s) * self._second)
         return z[0].copy(), {"w": z[1].copy()}

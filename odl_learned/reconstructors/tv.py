@@ -7,27 +7,14 @@ from typing import Any
 
 import odl
 from odl.core.set.space import LinearSpaceElement
-from odl.functionals import (
-    GroupL1Norm,
-    IndicatorNonnegativity,
-    L2NormSquared,
-    SeparableSum,
-    ZeroFunctional,
-)
+from odl.functionals import GroupL1Norm
 
-from odl_learned._checks import check_finite, check_in_space, check_positive
-from odl_learned.reconstructors.base import (
-    _pdhg_step_sizes,
-    Reconstructor,
-    _check_linear_op,
-    _estimate_opnorm,
-    _resolve_nonneg,
-)
+from odl_learned.reconstructors.base import _PDHGReconstructor
 
 __all__ = ("TVReconstructor",)
 
 
-class TVReconstructor(Reconstructor):
+class TVReconstructor(_PDHGReconstructor):
     r"""Isotropic total-variation regularisation, solved by PDHG.
 
     Parameters
@@ -128,50 +115,15 @@ class TVReconstructor(Reconstructor):
         magnitude: bool = False,
         name: str | None = None,
     ) -> None:
-        _check_linear_op(op, discretized=True)
-        check_positive("lam", lam)
-        check_positive("num_iter", num_iter, integer=True)
-        nonneg = _resolve_nonneg(nonneg, op.domain)
-        super().__init__(op, name=name, magnitude=magnitude)
-        self._lam = float(lam)
-        self._num_iter = int(num_iter)
-        self._nonneg = nonneg
-
-        # Neumann boundary (the last forward difference is zero), so constant
-        # images have zero total variation, as in [2].
-        grad = odl.Gradient(op.domain, pad_mode="symmetric")
-        self._grad = grad
-        self._grad_scaling = _estimate_opnorm(op) / _estimate_opnorm(grad)
-        self._pdhg_op = odl.BroadcastOperator(op, self._grad_scaling * grad)
-        self._op_norm = _estimate_opnorm(self._pdhg_op)
-        self._tau, self._sigma = _pdhg_step_sizes(self._op_norm, step_ratio)
-        self._f = IndicatorNonnegativity(op.domain) if nonneg else ZeroFunctional(op.domain)
-        self._tv = GroupL1Norm(grad.range)  # isotropic: pointwise 2-norm, then L1
-
-    @property
-    def lam(self) -> float:
-        r"""Regularisation parameter :math:`\lambda`."""
-        return self._lam
-
-    @property
-    def num_iter(self) -> int:
-        """Number of PDHG iterations."""
-        return self._num_iter
-
-    @property
-    def nonneg(self) -> bool:
-        """Whether :math:`x \\ge 0` is enforced."""
-        return self._nonneg
+        super().__init__(op, lam, num_iter=num_iter, nonneg=nonneg, magnitude=magnitude, name=name)
+        pdhg_op = odl.BroadcastOperator(op, self._grad_scaling * self._grad)
+        self._setup_pdhg(pdhg_op, self._positivity, step_ratio)
+        self._tv = GroupL1Norm(self._grad.range)  # isotropic: pointwise 2-norm, then L1
 
     @property
     def grad_scaling(self) -> float:
         r"""Balancing factor :math:`s = \|A\| / \|\nabla\|`."""
         return self._grad_scaling
-
-    @property
-    def op_norm(self) -> float:
-        r"""Estimated :math:`\|K\| = \|(A, s\nabla)\|`, cached at construction."""
-        return self._op_norm
 
     def _config(self) -> Mapping[str, Any]:
         return {"lam": self.lam, "num_iter": self.num_iter, "nonneg": self.nonneg}
@@ -187,17 +139,10 @@ class TVReconstructor(Reconstructor):
         >>> tv.objective(space.one(), space.zero())  # 1/2 * 16 + 0
         8.0
         """
-        check_in_space("x", x, self.image_space)
-        check_in_space("y", y, self.data_space)
-        check_finite("y", y)
-        data = 0.5 * (self.op(x) - y).norm() ** 2
-        return float(data + self.lam * self._tv(self._grad(x)) + self._f(x))
+        data = self._data_fit(x, y)
+        return float(data + self.lam * self._tv(self._grad(x)) + self._positivity(x))
 
     def _reconstruct(self, y: LinearSpaceElement) -> LinearSpaceElement:
-        g = SeparableSum(
-            0.5 * L2NormSquared(self.data_space).translated(y),
-            (self.lam / self.grad_scaling) * self._tv,
-        )
         x = self.image_space.zero()
-        odl.solvers.pdhg(x, self._f, g, self._pdhg_op, self.num_iter, tau=self._tau, sigma=self._sigma)
+        self._pdhg(x, y, (self.lam / self.grad_scaling) * self._tv)
         return x

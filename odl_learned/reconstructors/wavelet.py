@@ -12,9 +12,9 @@ from odl.core.set.space import LinearSpaceElement
 from odl.functionals import L1Norm, L2NormSquared, simple_functional
 from odl.solvers import proximal_composition
 
-from odl_learned._checks import check_choice, check_finite, check_in_space, check_positive
+from odl_learned._checks import check_choice, check_positive
 from odl_learned.bridge.convert import is_torch_space
-from odl_learned.reconstructors.base import Reconstructor, _check_linear_op, _estimate_opnorm
+from odl_learned.reconstructors.base import _estimate_opnorm, _VariationalReconstructor
 
 __all__ = ("WaveletL1Reconstructor", "orthonormal_wavelet_transform", "ORTHOGONAL_WAVELETS")
 
@@ -145,7 +145,7 @@ def _fista(
         t = t_new
 
 
-class WaveletL1Reconstructor(Reconstructor):
+class WaveletL1Reconstructor(_VariationalReconstructor):
     r"""L1 sparsity of orthogonal wavelet coefficients, solved by FISTA.
 
     Parameters
@@ -231,18 +231,13 @@ class WaveletL1Reconstructor(Reconstructor):
         magnitude: bool = False,
         name: str | None = None,
     ) -> None:
-        _check_linear_op(op, discretized=True)
-        check_positive("lam", lam)
-        check_positive("num_iter", num_iter, integer=True)
+        super().__init__(op, lam, num_iter=num_iter, magnitude=magnitude, name=name)
         if not isinstance(accelerated, bool):
             raise TypeError(f"accelerated must be a bool, got {accelerated!r}")
         wavelet, levels = _check_wavelet(op.domain, wavelet, levels)
         W = orthonormal_wavelet_transform(op.domain, wavelet, levels=levels)
-        super().__init__(op, name=name, magnitude=magnitude)
-        self._lam = float(lam)
         self._wavelet = wavelet
         self._levels = levels
-        self._num_iter = int(num_iter)
         self._accelerated = accelerated
         self._W = W
         l1 = self._lam * L1Norm(W.range)
@@ -255,11 +250,6 @@ class WaveletL1Reconstructor(Reconstructor):
         self._step = 0.99 / self._op_norm**2
 
     @property
-    def lam(self) -> float:
-        r"""Regularisation parameter :math:`\lambda`."""
-        return self._lam
-
-    @property
     def wavelet(self) -> str:
         """Name of the wavelet."""
         return self._wavelet
@@ -268,11 +258,6 @@ class WaveletL1Reconstructor(Reconstructor):
     def levels(self) -> int:
         """Number of decomposition levels."""
         return self._levels
-
-    @property
-    def num_iter(self) -> int:
-        """Number of iterations."""
-        return self._num_iter
 
     @property
     def accelerated(self) -> bool:
@@ -309,10 +294,7 @@ class WaveletL1Reconstructor(Reconstructor):
         >>> reco.objective(space.zero(), space.one())  # 1/2 * 16 + 0
         8.0
         """
-        check_in_space("x", x, self.image_space)
-        check_in_space("y", y, self.data_space)
-        check_finite("y", y)
-        return float(0.5 * (self.op(x) - y).norm() ** 2 + self._regulariser(x))
+        return float(self._data_fit(x, y) + self._regulariser(x))
 
     def _reconstruct(self, y: LinearSpaceElement) -> LinearSpaceElement:
         data_fit = 0.5 * L2NormSquared(self.data_space).translated(y) * self.op
