@@ -1,6 +1,7 @@
 """The ``odl-learned`` command: help, benchmark JSON, reconstruct, and bad input (exit 2, no traceback)."""
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -106,3 +107,27 @@ def test_entry_point_process_reports_bad_input_cleanly():
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "unknown method 'nope'" in result.stderr
+
+
+def test_reconstruct_ct_from_dicom(tmp_path, capsys):
+    from odl_learned.data import real_ct_sources
+
+    pytest.importorskip("pydicom")
+    import pydicom.data
+
+    path = Path(pydicom.data.__file__).parent / "test_files" / "CT_small.dcm"
+    if not real_ct_sources():
+        pytest.skip("pydicom's CT test file cannot be decoded here")
+    assert main(["reconstruct", "ct", str(path), str(tmp_path / "x.npy"), "--method", "fbp", "--size", "64"]) == 0
+    assert np.load(tmp_path / "x.npy").shape == (64, 64)
+    psnr_line = [line for line in capsys.readouterr().out.splitlines() if line.startswith("PSNR")][0]
+    assert float(psnr_line.split(":")[1].split()[0]) > 20
+
+
+def test_reconstruct_rejects_non_dicom_and_mri_dicom(tmp_path, capsys):
+    bad = tmp_path / "bad.dcm"
+    bad.write_text("not a DICOM file")
+    assert main(["reconstruct", "ct", str(bad), str(tmp_path / "x.npy")]) == 2
+    assert "not a readable DICOM file" in capsys.readouterr().err
+    assert main(["reconstruct", "mri", str(bad), str(tmp_path / "x.npy")]) == 2
+    assert "DICOM input is read for CT only" in capsys.readouterr().err

@@ -11,7 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 GALLERY = ROOT / "doc" / "_static" / "gallery"
-NAMES = ("ct_operators", "bridge_training_loop", "torch_operator_in_odl_solver", "mri_masks", "tv_vs_fbp")
+NAMES = ("ct_operators", "bridge_training_loop", "torch_operator_in_odl_solver", "mri_masks", "tv_vs_fbp",
+         "lista_sparse_coding")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -66,6 +67,13 @@ def test_tv_beats_fbp(tmp_path):
     result = run("tv_vs_fbp", tmp_path)
     assert result["psnr_tv"] > result["psnr_fbp"]
     assert result["ssim_tv"] > result["ssim_fbp"]
+
+
+def test_lista_beats_ista_with_as_many_iterations(tmp_path):
+    result = run("lista_sparse_coding", tmp_path)
+    # untrained LISTA is exactly 16 ISTA steps; training makes those 16 layers better
+    assert abs(result["lista_untrained"] - result["ista_16"]) < 1e-4 * result["ista_16"]
+    assert result["lista"] < 0.5 * result["ista_16"]
 
 
 @pytest.mark.parametrize("name", NAMES)

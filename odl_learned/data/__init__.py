@@ -40,6 +40,7 @@ from odl_learned.data.real import (
     brain_volume,
     real_ct_slices,
     real_ct_sources,
+    read_ct_dicom,
 )
 
 __all__ = (
@@ -63,6 +64,7 @@ __all__ = (
     "brain_volume",
     "real_ct_slices",
     "real_ct_sources",
+    "read_ct_dicom",
     "SPLITS",
     "SPLIT_SEEDS",
     "GaussianNoise",
