@@ -1,4 +1,4 @@
-"""Image quality measures: PSNR, SSIM and the data discrepancy.
+"""Image quality measures: PSNR, SSIM, the data discrepancy and the equivariance error.
 
 Conventions (those of dival and of ``shared/ANCHORS.md``):
 
@@ -31,7 +31,7 @@ from skimage.metrics import structural_similarity
 from odl_learned._checks import check_finite, check_in_space, check_positive, check_shape_suffix
 from odl_learned.bridge.convert import element_to_tensor
 
-__all__ = ("psnr", "ssim", "data_discrepancy")
+__all__ = ("psnr", "ssim", "data_discrepancy", "equivariance_error", "data_rotation")
 
 
 def _to_numpy(name: str, x: Any) -> np.ndarray:
@@ -250,3 +250,112 @@ def data_discrepancy(op: odl.Operator, x: Any, y: Any) -> float | np.ndarray:
         raise ValueError(f"x has batch shape {x_lead} but y has batch shape {y_lead}; expected equal")
     values = np.array([float((op(xi) - yi).norm()) for xi, yi in zip(xs, ys)])
     return float(values[0]) if x_lead == () else values.reshape(x_lead)
+
+
+def _ray_transform_in(op: odl.Operator):
+    """The ray transform inside ``op`` (``A`` or ``A / c``), or None."""
+    from odl.applications.tomo import RayTransform
+
+    while op is not None and not isinstance(op, RayTransform):
+        op = getattr(op, "operator", None)
+    return op
+
+
+def data_rotation(op: odl.Operator, angle: float) -> odl.Operator:
+    """Return the data-space action ``R'`` with ``A R = R' A`` for an image rotation by ``angle``.
+
+    CT (a ray transform, possibly scaled, whose angles cover one period
+    evenly): a cyclic shift of the sinogram's angle axis, so ``angle`` must
+    be a multiple of the angle step. MRI (single-coil subsampled Fourier with
+    a rotation-invariant mask): a rotation of k-space, for multiples of 90
+    degrees.
+
+    Examples
+    --------
+    >>> from odl_learned.operators import ct
+    >>> space = odl.uniform_discr([-8, -8], [8, 8], (16, 16), dtype="float32")
+    >>> ray_trafo = ct.ray_transform(space, 8, full_turn=True)
+    >>> bool(np.isclose(data_rotation(ray_trafo / 2.0, np.pi / 2).angle, np.pi / 2))
+    True
+    """
+    from odl_learned.operators import groups
+    from odl_learned.operators.mri import SubsampledFourier
+
+    ray_trafo = _ray_transform_in(op)
+    if ray_trafo is not None:
+        angles = ray_trafo.geometry.angles
+        step = float(angles[1] - angles[0]) if len(angles) > 1 else 2 * np.pi
+        k = angle / step
+        if abs(k - round(k)) > 1e-6:
+            raise ValueError(f"angle {angle} is not a multiple of the angle step {step} of the ray transform")
+        return groups.sinogram_rotation(ray_trafo, int(round(k)))
+    if isinstance(op, SubsampledFourier):
+        k = angle / (np.pi / 2)
+        if abs(k - round(k)) > 1e-9:
+            raise ValueError(f"MRI data rotate with the image by multiples of 90 degrees only, got angle {angle}")
+        return groups.kspace_rotation90(op, int(round(k)) % 4)
+    raise TypeError(f"no known data-space rotation for {op!r}; expected a ray transform or SubsampledFourier")
+
+
+def equivariance_error(reconstructor: Any, group: Any, data: Any, *, op: odl.Operator | None = None,
+                       num_samples: int | None = None, seed: int = 0) -> float:
+    r"""Mean relative equivariance error of a reconstructor over group elements and data.
+
+    .. math::
+        E = \frac{1}{|S|\,N} \sum_{g \in S} \sum_{n=1}^N
+            \frac{\|\Phi(R'_g\, y_n) - R_g\, \Phi(y_n)\|}{\|\Phi(y_n)\|},
+
+    with :math:`R_g` the rotation of images by the angle of ``g`` and
+    :math:`R'_g` the corresponding action on data (:func:`data_rotation`),
+    so that :math:`A R_g = R'_g A`. An equivariant reconstructor has
+    :math:`E = 0` (up to interpolation for rotations that are not multiples
+    of 90 degrees).
+
+    Parameters
+    ----------
+    reconstructor : callable
+        ``reconstructor(y)`` for an element ``y`` of the data space (any
+        :class:`~odl_learned.reconstructors.Reconstructor`).
+    group : CyclicGroup
+        Rotations (:class:`odl_learned.operators.groups.CyclicGroup`); the
+        identity is skipped.
+    data : sequence
+        Data elements ``y`` (or ``(y, x)`` pairs, whose ``x`` is ignored).
+    op : odl.Operator, optional
+        The forward operator (default: ``reconstructor.op``).
+    num_samples : int, optional
+        Number of group elements drawn at random (seeded); default: all.
+    seed : int, optional
+        Seed of that draw.
+
+    Examples
+    --------
+    >>> from odl_learned.operators import ct, groups
+    >>> space = odl.uniform_discr([-8, -8], [8, 8], (16, 16), dtype="float32")
+    >>> A = ct.ray_transform(space, 8, full_turn=True)
+    >>> y = A(odl.core.phantom.shepp_logan(space, modified=True))
+    >>> float(equivariance_error(A.adjoint, groups.CyclicGroup(4), [y], op=A)) < 1e-5  # A^* is equivariant
+    True
+    """
+    op = getattr(reconstructor, "op", None) if op is None else op
+    if op is None:
+        raise TypeError("equivariance_error needs the forward operator: pass op=")
+    elements = [g for g in group.elements() if group.angle(g) % (2 * np.pi) != 0]
+    if num_samples is not None:
+        check_positive("num_samples", num_samples, integer=True)
+        rng = np.random.default_rng(seed)
+        elements = [elements[i] for i in rng.choice(len(elements), min(num_samples, len(elements)),
+                                                     replace=False)]
+    items = [d[0] if isinstance(d, tuple) else d for d in data]
+    if not items or not elements:
+        raise ValueError("equivariance_error needs at least one data item and one non-identity group element")
+    errors = []
+    for g in elements:
+        data_action = data_rotation(op, group.angle(g))
+        for y in items:
+            x = reconstructor(y)
+            image_action = group.action(x.space, g)
+            x_rotated_data = reconstructor(op.range.element(data_action(y).asarray()))
+            difference = x_rotated_data.asarray() - image_action(x).asarray()
+            errors.append(float(np.linalg.norm(difference) / max(np.linalg.norm(x.asarray()), 1e-30)))
+    return float(np.mean(errors))
