@@ -54,10 +54,10 @@ in plain torch.
 References
 ----------
 - T. Cohen, M. Welling, *Group equivariant convolutional networks*, ICML 2016.
-- E. Celledoni, M. J. Ehrhardt, C. Etmann, B. Owren, C.-B. Schonlieb,
-  F. Sherry, *Equivariant neural networks for inverse problems*, Inverse
-  Problems 37 (2021) 085006.
-- M. Weiler, F. A. Hamprecht, M. Storath, *Learning steerable filters for
+- E. Celledoni, M. J. Ehrhardt, C. Etmann, B. Owren, C.-B. Schonlieb and F.
+  Sherry, *Equivariant neural networks for inverse problems*, Inverse Problems
+  37 (2021) 085006.
+- M. Weiler, F. A. Hamprecht and M. Storath, *Learning steerable filters for
   rotation equivariant CNNs*, CVPR 2018 (circular-harmonic kernel bases).
 """
 
