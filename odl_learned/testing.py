@@ -15,7 +15,29 @@ __all__ = ("random_element", "dot_test", "AdjointTestError")
 
 
 class AdjointTestError(AssertionError):
-    """Raised when ``<A x, y> != <x, A^* y>`` beyond the tolerance."""
+    """Raised when ``<A x, y> != <x, A^* y>`` beyond the tolerance.
+
+    A subclass of ``AssertionError``, so a failed :func:`dot_test` reads as a
+    failed test.
+
+    Examples
+    --------
+    An operator whose declared adjoint is wrong:
+
+    >>> class WrongAdjoint(odl.Operator):
+    ...     def __init__(self, space):
+    ...         super().__init__(space, space, linear=True)
+    ...     def _call(self, x):
+    ...         return 2 * x
+    ...     @property
+    ...     def adjoint(self):
+    ...         return odl.IdentityOperator(self.domain)
+    >>> try:
+    ...     dot_test(WrongAdjoint(odl.rn(4)))
+    ... except AdjointTestError as err:
+    ...     print(isinstance(err, AssertionError), "adjoint test failed" in str(err))
+    True True
+    """
 
 
 def random_element(space: odl.LinearSpace, seed: int = 0) -> odl.LinearSpace.Element:

@@ -138,4 +138,19 @@ class OperatorModule(torch.nn.Module):
         return _PerItemFunction.apply(x, self.op)
 
     def extra_repr(self) -> str:
+        """The operator and whether it runs batched, shown in ``repr(module)``.
+
+        Returns
+        -------
+        str
+            ``"op=<repr of op>, batched=<bool>"``.
+
+        Examples
+        --------
+        >>> layer = OperatorModule(odl.ScalingOperator(odl.rn(3), 2.0))
+        >>> layer.extra_repr().endswith("batched=True")
+        True
+        >>> "OperatorModule(op=" in repr(layer)
+        True
+        """
         return f"op={self.op!r}, batched={self.batched}"

@@ -73,7 +73,30 @@ class TorchOperator(odl.Operator):
         self.channel_axis = channel_axis
 
     def batched_call(self, t: torch.Tensor) -> torch.Tensor:
-        """Apply the module to a batch ``(..., *domain.shape)`` (differentiable)."""
+        """Apply the module to a batch ``(..., *domain.shape)`` (differentiable).
+
+        Parameters
+        ----------
+        t : torch.Tensor
+            Batch of shape ``(..., *domain.shape)``, any number of leading
+            axes. It is cast to the module's dtype and device.
+
+        Returns
+        -------
+        torch.Tensor
+            Output of shape ``(..., *range.shape)``.
+
+        Examples
+        --------
+        >>> space = odl.uniform_discr([0, 0], [1, 1], (8, 8))
+        >>> conv = torch.nn.Conv2d(1, 1, 3, padding=1, bias=False).double()
+        >>> op = TorchOperator(conv, space, space, linear=True)
+        >>> t = torch.rand(2, 3, 8, 8, dtype=torch.float64)
+        >>> op.batched_call(t).shape
+        torch.Size([2, 3, 8, 8])
+        >>> bool(torch.allclose(op.batched_call(t)[1, 2], conv(t[1, 2][None, None])[0, 0]))
+        True
+        """
         ndim = len(self.domain.shape)
         batch_shape = t.shape[: t.ndim - ndim]
         flat = t.reshape(-1, *((1,) if self.channel_axis else ()), *self.domain.shape)
@@ -89,7 +112,33 @@ class TorchOperator(odl.Operator):
         return tensor_to_element(out, self.range)
 
     def derivative(self, x) -> "TorchOperatorDerivative":
-        """Return the derivative at ``x``: JVP forward, VJP adjoint."""
+        """Return the derivative at ``x``: JVP forward, VJP adjoint.
+
+        Parameters
+        ----------
+        x : ``domain`` element
+            Point at which the derivative is taken.
+
+        Returns
+        -------
+        TorchOperatorDerivative or TorchOperator
+            The linear operator ``h -> N'(x) h``; the operator itself if it
+            was declared linear.
+
+        Examples
+        --------
+        >>> space = odl.rn(3)
+        >>> class Square(torch.nn.Module):
+        ...     def forward(self, x):
+        ...         return x ** 2
+        >>> op = TorchOperator(Square(), space, space)
+        >>> x = space.element([1.0, 2.0, 3.0])
+        >>> deriv = op.derivative(x)
+        >>> deriv(space.one()).asarray().tolist()  # 2 x h
+        [2.0, 4.0, 6.0]
+        >>> deriv.adjoint(space.one()).asarray().tolist()
+        [2.0, 4.0, 6.0]
+        """
         if self.is_linear:
             return self
         check_in_space("x", x, self.domain)
@@ -115,6 +164,30 @@ class TorchOperatorDerivative(odl.Operator):
 
     .. math::
         N'(x)^* = W_X^{-1} \\, J_N(x)^T \\, W_Y .
+
+    Parameters
+    ----------
+    operator : TorchOperator
+        The operator ``N``.
+    point : ``operator.domain`` element
+        The point ``x``.
+    transpose : bool, optional
+        If true, the operator is the adjoint ``N'(x)^*``, from
+        ``operator.range`` to ``operator.domain``.
+
+    Examples
+    --------
+    >>> space = odl.uniform_discr(0, 1, 3)
+    >>> class Square(torch.nn.Module):
+    ...     def forward(self, x):
+    ...         return x ** 2
+    >>> op = TorchOperator(Square(), space, space)
+    >>> deriv = TorchOperatorDerivative(op, space.element([1.0, 2.0, 3.0]))
+    >>> h, y = space.element([1.0, -1.0, 2.0]), space.element([0.5, 1.0, -1.0])
+    >>> deriv(h).asarray().tolist()
+    [2.0, -4.0, 12.0]
+    >>> bool(abs(deriv(h).inner(y) - h.inner(deriv.adjoint(y))) < 1e-12)
+    True
     """
 
     def __init__(self, operator: TorchOperator, point, *, transpose: bool = False):

@@ -54,6 +54,23 @@ class MethodSpec:
         Whether ``grid`` holds factors (True) or values (False).
     summary : str
         One line for ``--help`` and reports.
+
+    Examples
+    --------
+    A method that scales the data back, with a parameter chosen per task:
+
+    >>> import odl
+    >>> from odl_learned.evaluation.problems import InverseProblem
+    >>> space = odl.uniform_discr([0, 0], [1, 1], (8, 8))
+    >>> problem = InverseProblem("ct", odl.ScalingOperator(space, 2.0), [], {"phantom": "ellipses"})
+    >>> spec = MethodSpec(
+    ...     "scaled", ("ct",),
+    ...     lambda problem, param: LinearReconstructor(odl.ScalingOperator(space, param), name="scaled"),
+    ...     {"ct": 0.5}, grid=(0.5, 1.0, 2.0))
+    >>> spec.default_for(problem), spec.candidates(problem)
+    (0.5, [0.25, 0.5, 1.0])
+    >>> float(spec.build(problem)(space.one()).asarray()[0, 0])
+    0.5
     """
 
     name: str

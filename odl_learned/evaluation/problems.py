@@ -50,6 +50,17 @@ class InverseProblem:
     extras : dict
         Objects the methods need besides ``op`` (for CT the unnormalised ray
         transform and the norm, for MRI nothing).
+
+    Examples
+    --------
+    Usually built by :func:`ct_problem` or :func:`mri_problem`; by hand:
+
+    >>> space = odl.uniform_discr([0, 0], [1, 1], (8, 8))
+    >>> op = odl.ScalingOperator(space, 2.0)
+    >>> x_true = space.one()
+    >>> problem = InverseProblem("ct", op, [(op(x_true), x_true)], {"phantom": "ones"})
+    >>> problem.reco_space == space, len(problem.pairs), problem.extras
+    (True, 1, {})
     """
 
     task: str

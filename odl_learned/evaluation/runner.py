@@ -40,6 +40,15 @@ class MethodResult:
         The reconstructions (for figures).
     info : dict
         Extra report entries (parameter, number of parameters, ...).
+
+    Examples
+    --------
+    Usually returned by :func:`evaluate_reconstructor`:
+
+    >>> r = MethodResult("tv", np.array([30.0, 32.0]), np.array([0.8, 0.9]), np.array([1.0, 2.0]),
+    ...                  info={"param": 1e-3})
+    >>> float(r.psnr.mean()), r.summary()["param"]
+    (31.0, 0.001)
     """
 
     name: str

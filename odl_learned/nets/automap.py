@@ -132,7 +132,25 @@ class DirectMap(nn.Module):
         conv_channels: int = 64,
         in_channels: int = 1,
     ) -> int:
-        """The parameter count of a :class:`DirectMap`, without building it."""
+        """The parameter count of a :class:`DirectMap`, without building it.
+
+        Parameters
+        ----------
+        data_shape, image_shape, hidden, conv_channels, in_channels
+            As for :class:`DirectMap`.
+
+        Returns
+        -------
+        int
+            The number of trainable parameters.
+
+        Examples
+        --------
+        >>> net = DirectMap((5, 7), (8, 8), conv_channels=4)
+        >>> count = DirectMap.num_parameters((5, 7), (8, 8), conv_channels=4)
+        >>> count == sum(p.numel() for p in net.parameters())
+        True
+        """
         widths = DirectMap._widths(tuple(data_shape), tuple(image_shape), hidden, in_channels)
         dense = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
         c = conv_channels

@@ -102,6 +102,29 @@ class RBFActivation(nn.Module):
         :math:`\\rho(z) = \\sum_j w_j \\sigma \\sqrt{\\pi / 2}
         \\big[\\operatorname{erf}\\big(\\tfrac{z - \\mu_j}{\\sqrt 2 \\sigma}\\big)
         - \\operatorname{erf}\\big(\\tfrac{-\\mu_j}{\\sqrt 2 \\sigma}\\big)\\big]`.
+
+        Parameters
+        ----------
+        z : torch.Tensor
+            Input of shape ``(N, C, ...)``.
+
+        Returns
+        -------
+        torch.Tensor
+            :math:`\\rho_c` applied to channel ``c``, same shape as ``z``.
+
+        Examples
+        --------
+        >>> phi = RBFActivation(2, rbf_range=1.0, init_slope=0.1)
+        >>> z = torch.linspace(-0.5, 0.5, 5).repeat(1, 2, 1).requires_grad_(True)
+        >>> rho = phi.potential(z)
+        >>> rho.shape
+        torch.Size([1, 2, 5])
+        >>> (grad,) = torch.autograd.grad(rho.sum(), z)
+        >>> torch.allclose(grad, phi(z))  # rho' = phi
+        True
+        >>> torch.allclose(rho, 0.05 * z**2, atol=1e-3)  # phi(z) ~ 0.1 z
+        True
         """
         diff, weight, centres = self._shaped(z)
         scale = self.sigma * math.sqrt(math.pi / 2)
@@ -205,7 +228,33 @@ class VariationalNetwork(nn.Module):
         return {"forward": self.num_stages, "adjoint": self.num_stages + (self.init is None)}
 
     def stage_filters(self, t: int) -> torch.Tensor:
-        """Filters of stage ``t``, shape ``(N_k, 2, k, k)``: zero mean per channel, unit norm."""
+        """Filters of stage ``t``, shape ``(N_k, 2, k, k)``: zero mean per channel, unit norm.
+
+        Parameters
+        ----------
+        t : int
+            Stage index, ``0 <= t < num_stages``.
+
+        Returns
+        -------
+        torch.Tensor
+            The constrained filters :math:`K_{t,i}` (differentiable with
+            respect to :attr:`filters`).
+
+        Examples
+        --------
+        >>> _ = torch.manual_seed(0)
+        >>> F2 = lambda x: torch.fft.fft2(x, norm="ortho")
+        >>> F2_adj = lambda y: torch.fft.ifft2(y, norm="ortho")
+        >>> vn = VariationalNetwork(F2, F2_adj, num_stages=2, num_filters=4, kernel_size=3)
+        >>> k = vn.stage_filters(1)
+        >>> k.shape
+        torch.Size([4, 2, 3, 3])
+        >>> bool(k.mean(dim=(-2, -1)).abs().max() < 1e-6)
+        True
+        >>> torch.allclose(k.flatten(1).norm(dim=1), torch.ones(4))
+        True
+        """
         k = self.filters[t]
         k = k - k.mean(dim=(-2, -1), keepdim=True)
         norm = k.flatten(1).norm(dim=1).clamp_min(1e-12)
@@ -221,7 +270,35 @@ class VariationalNetwork(nn.Module):
         return torch.view_as_complex(r.permute(0, 2, 3, 1).contiguous()).reshape(shape)
 
     def regulariser_gradient(self, x: torch.Tensor, t: int) -> torch.Tensor:
-        """:math:`\\sum_i K_{t,i}^\\top \\phi_{t,i}(K_{t,i} x)` for complex ``x``, same shape."""
+        """:math:`\\sum_i K_{t,i}^\\top \\phi_{t,i}(K_{t,i} x)` for complex ``x``, same shape.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Complex images, shape ``(B, H, W)`` or ``(B, 1, H, W)``.
+        t : int
+            Stage index.
+
+        Returns
+        -------
+        torch.Tensor
+            The gradient of :meth:`regulariser` with respect to the real and
+            imaginary parts, as a complex tensor of the shape of ``x``.
+
+        Examples
+        --------
+        >>> _ = torch.manual_seed(0)
+        >>> F2 = lambda x: torch.fft.fft2(x, norm="ortho")
+        >>> F2_adj = lambda y: torch.fft.ifft2(y, norm="ortho")
+        >>> vn = VariationalNetwork(F2, F2_adj, num_stages=2, num_filters=4, kernel_size=3)
+        >>> x = torch.randn(2, 8, 8, dtype=torch.complex128, requires_grad=True)
+        >>> g = vn.regulariser_gradient(x, 0)
+        >>> g.shape, g.dtype
+        (torch.Size([2, 8, 8]), torch.complex128)
+        >>> (autograd,) = torch.autograd.grad(vn.regulariser(x, 0).sum(), x)
+        >>> torch.allclose(g, autograd)
+        True
+        """
         r = self._as_channels(x)
         k = self.stage_filters(t).to(r.dtype)
         pad = self.kernel_size // 2
@@ -233,6 +310,30 @@ class VariationalNetwork(nn.Module):
 
         Its gradient (with respect to the real and imaginary parts) is
         :meth:`regulariser_gradient`.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Complex images, shape ``(B, H, W)`` or ``(B, 1, H, W)``.
+        t : int
+            Stage index.
+
+        Returns
+        -------
+        torch.Tensor
+            Real values, shape ``(B,)``.
+
+        Examples
+        --------
+        >>> _ = torch.manual_seed(0)
+        >>> F2 = lambda x: torch.fft.fft2(x, norm="ortho")
+        >>> F2_adj = lambda y: torch.fft.ifft2(y, norm="ortho")
+        >>> vn = VariationalNetwork(F2, F2_adj, num_stages=2, num_filters=4, kernel_size=3)
+        >>> x = torch.randn(3, 1, 8, 8, dtype=torch.complex64)
+        >>> vn.regulariser(x, 1).shape
+        torch.Size([3])
+        >>> vn.regulariser(torch.zeros(1, 8, 8, dtype=torch.complex64), 0).tolist()  # rho(0) = 0
+        [0.0]
         """
         r = self._as_channels(x)
         k = self.stage_filters(t).to(r.dtype)
@@ -255,5 +356,29 @@ class VariationalNetwork(nn.Module):
         return x.reshape(x.shape[0], 1, *x.shape[-2:])
 
     def magnitude(self, y: torch.Tensor) -> torch.Tensor:
-        """The magnitude ``|x|`` of the reconstruction, real ``(B, 1, H, W)``."""
+        """The magnitude ``|x|`` of the reconstruction, real ``(B, 1, H, W)``.
+
+        Parameters
+        ----------
+        y : torch.Tensor
+            Complex k-space data, as for :meth:`forward`.
+
+        Returns
+        -------
+        torch.Tensor
+            ``self(y).abs()``.
+
+        Examples
+        --------
+        >>> _ = torch.manual_seed(0)
+        >>> F2 = lambda x: torch.fft.fft2(x, norm="ortho")
+        >>> F2_adj = lambda y: torch.fft.ifft2(y, norm="ortho")
+        >>> vn = VariationalNetwork(F2, F2_adj, num_stages=1, num_filters=2, kernel_size=3)
+        >>> y = torch.randn(2, 8, 8, dtype=torch.complex64)
+        >>> m = vn.magnitude(y)
+        >>> m.shape, m.dtype
+        (torch.Size([2, 1, 8, 8]), torch.float32)
+        >>> torch.equal(m, vn(y).abs())
+        True
+        """
         return self(y).abs()

@@ -414,6 +414,32 @@ class SubsampledFourier(TorchNativeOperator):
 
         This is the Euclidean (unweighted) adjoint, always complex, also for a
         real domain; :attr:`adjoint` is the ODL adjoint.
+
+        Parameters
+        ----------
+        y : torch.Tensor
+            K-space data, shape ``(..., *range.shape)`` (any leading batch
+            axes).
+
+        Returns
+        -------
+        torch.Tensor
+            Complex images, shape ``(..., H, W)``.
+
+        Examples
+        --------
+        >>> space = odl.uniform_discr([-1, -1], [1, 1], (8, 8), dtype="complex128")
+        >>> mask = cartesian_mask((8, 8), 2, seed=0)
+        >>> op = SubsampledFourier(space, mask, coil_sensitivities((8, 8), 2))
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(3, 8, 8, dtype=torch.complex128, generator=g)
+        >>> y = torch.randn(3, 2, 8, 8, dtype=torch.complex128, generator=g)
+        >>> op.conjugate_transpose(y).shape
+        torch.Size([3, 8, 8])
+        >>> lhs = torch.vdot(op.torch_call(x).flatten(), y.flatten())  # <A x, y>
+        >>> rhs = torch.vdot(x.flatten(), op.conjugate_transpose(y).flatten())  # <x, A^H y>
+        >>> bool(abs(lhs - rhs) < 1e-10 * abs(lhs))
+        True
         """
         check_shape_suffix("y", tuple(y.shape), self.range.shape)
         y = y.to(_complex_dtype(y.dtype))

@@ -234,6 +234,31 @@ class SparseMatrixImpl:
         """Forward projection of a batch ``(..., *vol_shape) -> (..., *proj_shape)``.
 
         Differentiable with torch autograd (the backward is the transpose).
+
+        Parameters
+        ----------
+        t : torch.Tensor
+            Real images, shape ``(..., *vol_space.shape)``.
+
+        Returns
+        -------
+        torch.Tensor
+            Sinograms ``M x``, shape ``(..., *proj_space.shape)``, in the dtype
+            and on the device of ``t``.
+
+        Examples
+        --------
+        >>> from odl.applications import tomo
+        >>> space = odl.uniform_discr([-1, -1], [1, 1], (8, 8))
+        >>> geometry = tomo.parallel_beam_geometry(space, num_angles=4)
+        >>> impl = SparseMatrixImpl(geometry, space, tomo.RayTransform(space, geometry).range)
+        >>> t = torch.rand(2, 3, 8, 8, dtype=torch.float64)
+        >>> sino = impl.project(t)
+        >>> sino.shape
+        torch.Size([2, 3, 4, 13])
+        >>> expected = impl.matrix @ t[1, 2].numpy().ravel()
+        >>> bool(np.allclose(sino[1, 2].numpy().ravel(), expected))
+        True
         """
         return self._apply(t, self.vol_space.shape, self.proj_space.shape, False, 1.0)
 
@@ -241,11 +266,67 @@ class SparseMatrixImpl:
         """The ODL adjoint on a batch ``(..., *proj_shape) -> (..., *vol_shape)``.
 
         Includes the weighting factor ``w_Y / w_X``; differentiable.
+
+        Parameters
+        ----------
+        t : torch.Tensor
+            Real sinograms, shape ``(..., *proj_space.shape)``.
+
+        Returns
+        -------
+        torch.Tensor
+            Images ``(w_Y / w_X) M^T y``, shape ``(..., *vol_space.shape)``.
+
+        Examples
+        --------
+        >>> from odl.applications import tomo
+        >>> space = odl.uniform_discr([-1, -1], [1, 1], (8, 8))
+        >>> geometry = tomo.parallel_beam_geometry(space, num_angles=4)
+        >>> impl = SparseMatrixImpl(geometry, space, tomo.RayTransform(space, geometry).range)
+        >>> x = torch.rand(2, 8, 8, dtype=torch.float64)
+        >>> y = torch.rand(2, 4, 13, dtype=torch.float64)
+        >>> impl.backproject(y).shape
+        torch.Size([2, 8, 8])
+        >>> w_x = space_weight(impl.vol_space)  # cell volumes
+        >>> w_y = space_weight(impl.proj_space)
+        >>> lhs = w_y * (impl.project(x) * y).sum()  # <A x, y> in the weighted products
+        >>> rhs = w_x * (x * impl.backproject(y)).sum()  # <x, A^* y>
+        >>> bool(torch.isclose(lhs, rhs))
+        True
         """
         return self._apply(t, self.proj_space.shape, self.vol_space.shape, True, self.adjoint_scale)
 
     def call_forward(self, x, out=None, **kwargs):
-        """Forward projection of an element of ``vol_space`` (ODL backend API)."""
+        """Forward projection of an element of ``vol_space`` (ODL backend API).
+
+        Parameters
+        ----------
+        x : ``vol_space`` element
+            The image.
+        out : ``proj_space`` element, optional
+            Where to write the result.
+        **kwargs
+            Ignored (ODL passes backend options).
+
+        Returns
+        -------
+        ``proj_space`` element
+            ``A x``; ``out`` if given.
+
+        Examples
+        --------
+        >>> from odl.applications import tomo
+        >>> space = odl.uniform_discr([-1, -1], [1, 1], (8, 8))
+        >>> geometry = tomo.parallel_beam_geometry(space, num_angles=4)
+        >>> ray_trafo = tomo.RayTransform(space, geometry, impl=SparseMatrixImpl)
+        >>> impl = ray_trafo.get_impl()
+        >>> x = space.element(np.random.default_rng(0).random((8, 8)))
+        >>> out = ray_trafo.range.zero()
+        >>> impl.call_forward(x, out=out) is out
+        True
+        >>> bool(np.allclose(out.asarray(), ray_trafo(x).asarray()))
+        True
+        """
         result = tensor_to_element(self.project(element_to_tensor(x)), self.proj_space)
         if out is None:
             return result
@@ -253,7 +334,37 @@ class SparseMatrixImpl:
         return out
 
     def call_backward(self, x, out=None, **kwargs):
-        """Back-projection (the ODL adjoint) of an element of ``proj_space``."""
+        """Back-projection (the ODL adjoint) of an element of ``proj_space``.
+
+        Parameters
+        ----------
+        x : ``proj_space`` element
+            The sinogram.
+        out : ``vol_space`` element, optional
+            Where to write the result.
+        **kwargs
+            Ignored (ODL passes backend options).
+
+        Returns
+        -------
+        ``vol_space`` element
+            ``A^* x``; ``out`` if given.
+
+        Examples
+        --------
+        >>> from odl.applications import tomo
+        >>> space = odl.uniform_discr([-1, -1], [1, 1], (8, 8))
+        >>> geometry = tomo.parallel_beam_geometry(space, num_angles=4)
+        >>> ray_trafo = tomo.RayTransform(space, geometry, impl=SparseMatrixImpl)
+        >>> rng = np.random.default_rng(0)
+        >>> x = space.element(rng.random((8, 8)))
+        >>> y = ray_trafo.range.element(rng.random((4, 13)))
+        >>> back = ray_trafo.get_impl().call_backward(y)
+        >>> back in space
+        True
+        >>> bool(np.isclose(ray_trafo(x).inner(y), x.inner(back)))
+        True
+        """
         result = tensor_to_element(self.backproject(element_to_tensor(x)), self.vol_space)
         if out is None:
             return result

@@ -155,6 +155,18 @@ class LearnedMethod:
         Default :class:`~odl_learned.training.TrainConfig` fields.
     summary : str
         One line for help and reports.
+
+    Examples
+    --------
+    >>> conv = lambda op, extras, arch: nn.Conv2d(1, 1, arch["k"], padding="same")
+    >>> method = LearnedMethod("conv", "ct", conv, {"k": 3}, summary="one convolution")
+    >>> method.key
+    'ct_conv'
+    >>> net = method.builder(None, {}, method.arch)
+    >>> net(torch.zeros(1, 1, 8, 8)).shape
+    torch.Size([1, 1, 8, 8])
+    >>> LEARNED_METHODS["varnet"].task
+    'mri'
     """
 
     name: str
@@ -274,10 +286,47 @@ def load_pretrained(name: str, op: odl.Operator, extras: Mapping[str, Any] | Non
     device : str or torch.device, optional
         Where the network runs (default CPU).
 
+    Returns
+    -------
+    LearnedReconstructor
+        The network with its weights, ``name`` as its label and the weight
+        file's JSON as ``training_info``.
+
     Raises
     ------
     FileNotFoundError
         If there are no weights; the message says how to train them.
+
+    Examples
+    --------
+    Weights saved for a small ray transform (``arch`` recorded in the JSON
+    next to them) come back into the same network:
+
+    >>> import tempfile
+    >>> from odl_learned.operators import ct
+    >>> space = odl.uniform_discr([-1, -1], [1, 1], (8, 8), dtype="float32")
+    >>> op = ct.ray_transform(space, num_angles=4)
+    >>> net = build_network("lgd", op, arch={"num_iter": 1})
+    >>> y = op(space.one())
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "lgd.pt")
+    ...     torch.save(net.state_dict(), path)
+    ...     with open(os.path.join(tmp, "lgd.json"), "w") as f:
+    ...         json.dump({"arch": {"num_iter": 1}}, f)
+    ...     reco = load_pretrained("lgd", op, path=path)
+    >>> reco.name, reco.training_info["arch"]
+    ('lgd', {'num_iter': 1})
+    >>> x = reco(y)
+    >>> x in space
+    True
+    >>> with torch.no_grad():
+    ...     expected = net(torch.as_tensor(y.asarray())[None, None])[0, 0]
+    >>> torch.allclose(torch.as_tensor(x.asarray()), expected)
+    True
+    >>> load_pretrained("lgd", op, path="missing.pt")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: no weights for 'lgd' at missing.pt; train them with 'odl-learned train lgd --task ct'
     """
     name = check_choice("method", name, tuple(LEARNED_METHODS))
     method = LEARNED_METHODS[name]

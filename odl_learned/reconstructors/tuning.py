@@ -56,7 +56,22 @@ class GridSearchResult:
         return self.scores.mean(axis=1)
 
     def table(self) -> list[tuple[Any, float, float]]:
-        """Rows ``(param, mean, std)`` of the scores, in the order of ``params``."""
+        """Rows ``(param, mean, std)`` of the scores, in the order of ``params``.
+
+        Returns
+        -------
+        list of tuple
+            One ``(param, mean, std)`` per parameter, mean and standard
+            deviation over the validation pairs.
+
+        Examples
+        --------
+        >>> result = GridSearchResult(2, 0, 4.0, (2, 4), np.array([[3.0, 5.0], [1.0, 1.0]]))
+        >>> result.table()
+        [(2, 4.0, 1.0), (4, 1.0, 0.0)]
+        >>> max(result.table(), key=lambda row: row[1])[0] == result.best_param
+        True
+        """
         return [(p, float(row.mean()), float(row.std())) for p, row in zip(self.params, self.scores)]
 
 

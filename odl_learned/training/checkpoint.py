@@ -83,7 +83,22 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
 
 
 def checkpoint_json_path(path: str | os.PathLike) -> Path:
-    """The JSON sidecar of the checkpoint ``path``: ``NAME.pt`` -> ``NAME.json``."""
+    """The JSON sidecar of the checkpoint ``path``: ``NAME.pt`` -> ``NAME.json``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The checkpoint file.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> checkpoint_json_path("runs/lpd/last.pt").as_posix()
+    'runs/lpd/last.json'
+    """
     return Path(path).with_suffix(".json")
 
 
@@ -148,6 +163,19 @@ def load_checkpoint(path: str | os.PathLike,
     ------
     FileNotFoundError
         No file at ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = save_checkpoint(Path(d) / "last.pt", {"step": 7, "w": torch.arange(3.0)})
+    ...     state = load_checkpoint(p)
+    >>> state["step"], state["w"].tolist(), state["w"].device.type
+    (7, [0.0, 1.0, 2.0], 'cpu')
+    >>> load_checkpoint("no/such/file.pt")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: no checkpoint at 'no/such/file.pt'
     """
     path = Path(path)
     if not path.is_file():

@@ -210,7 +210,22 @@ class TrainConfig:
         return self.min_lr_ratio + (1.0 - self.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * t))
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the config as a JSON-able ``dict`` (plain ints, floats, strings, None)."""
+        """Return the config as a JSON-able ``dict`` (plain ints, floats, strings, None).
+
+        Returns
+        -------
+        dict
+            Field name to value, for every field.
+
+        Examples
+        --------
+        >>> import json
+        >>> d = TrainConfig(num_steps=5, grad_clip=1.0).to_dict()
+        >>> d["num_steps"], d["grad_clip"], d["validate_every"]
+        (5, 1.0, None)
+        >>> TrainConfig(**json.loads(json.dumps(d))) == TrainConfig(num_steps=5, grad_clip=1.0)
+        True
+        """
         return dataclasses.asdict(self)
 
     @classmethod
@@ -218,6 +233,26 @@ class TrainConfig:
         """Make a config from :meth:`to_dict`'s output; unknown keys raise ``ValueError``.
 
         Missing keys take their defaults.
+
+        Parameters
+        ----------
+        data : mapping
+            Field name to value (a subset of the fields).
+
+        Returns
+        -------
+        TrainConfig
+            The validated config.
+
+        Examples
+        --------
+        >>> cfg = TrainConfig.from_dict({"num_steps": 50, "loss": "l1"})
+        >>> cfg.num_steps, cfg.loss, cfg.batch_size == TrainConfig().batch_size
+        (50, 'l1', True)
+        >>> TrainConfig.from_dict({"num_step": 50})
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown TrainConfig field(s) 'num_step'; expected some of num_steps, ...
         """
         if not isinstance(data, Mapping):
             raise TypeError(f"data must be a mapping of field names to values, got "
@@ -232,5 +267,27 @@ class TrainConfig:
         return cls(**dict(data))
 
     def replace(self, **changes: Any) -> TrainConfig:
-        """Return a copy with ``changes`` applied (and validated)."""
+        """Return a copy with ``changes`` applied (and validated).
+
+        Parameters
+        ----------
+        **changes
+            New values of fields.
+
+        Returns
+        -------
+        TrainConfig
+            The new config; ``self`` is unchanged.
+
+        Examples
+        --------
+        >>> cfg = TrainConfig(num_steps=100)
+        >>> longer = cfg.replace(num_steps=200, seed=1)
+        >>> longer.num_steps, longer.seed, cfg.num_steps
+        (200, 1, 100)
+        >>> cfg.replace(batch_size=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: batch_size must be a positive integer, got 0
+        """
         return dataclasses.replace(self, **changes)

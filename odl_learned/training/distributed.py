@@ -83,7 +83,31 @@ __all__ = (
 
 @dataclass(frozen=True)
 class DistributedInfo:
-    """Where this process stands in a (possibly one-process) distributed run."""
+    """Where this process stands in a (possibly one-process) distributed run.
+
+    Returned by :func:`init_distributed`.
+
+    Attributes
+    ----------
+    rank : int
+        Global rank of this process (0 when not distributed).
+    local_rank : int
+        Rank on this machine; the GPU index the process uses.
+    world_size : int
+        Number of processes.
+    device : torch.device
+        Where this process computes.
+    backend : str or None
+        ``'nccl'``, ``'gloo'``, or None when not distributed.
+
+    Examples
+    --------
+    >>> info = DistributedInfo(rank=2, local_rank=0, world_size=4, device=torch.device("cpu"), backend="gloo")
+    >>> info.is_main
+    False
+    >>> init_distributed().is_main  # one process: the main one
+    True
+    """
 
     rank: int
     local_rank: int
@@ -104,17 +128,47 @@ def _default_device(local_rank: int) -> torch.device:
 
 
 def is_distributed() -> bool:
-    """True if ``torch.distributed`` is initialised in this process."""
+    """True if ``torch.distributed`` is initialised in this process.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_distributed()  # a plain Python process, not launched by torchrun
+    False
+    """
     return dist.is_available() and dist.is_initialized()
 
 
 def get_rank() -> int:
-    """This process's rank (0 when not distributed)."""
+    """This process's rank (0 when not distributed).
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> get_rank()
+    0
+    """
     return dist.get_rank() if is_distributed() else 0
 
 
 def get_world_size() -> int:
-    """The number of processes (1 when not distributed)."""
+    """The number of processes (1 when not distributed).
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> get_world_size()
+    1
+    """
     return dist.get_world_size() if is_distributed() else 1
 
 
@@ -187,26 +241,74 @@ def init_distributed(backend: str | None = None, *,
 
 
 def cleanup_distributed() -> None:
-    """Destroy the process group if there is one (call at the end of a script)."""
+    """Destroy the process group if there is one (call at the end of a script).
+
+    Examples
+    --------
+    Without a process group it does nothing, so a script can always call it:
+
+    >>> cleanup_distributed()
+    >>> is_distributed()
+    False
+    """
     if is_distributed():
         dist.destroy_process_group()
 
 
 def barrier() -> None:
-    """Wait for all processes (no-op when not distributed)."""
+    """Wait for all processes (no-op when not distributed).
+
+    Examples
+    --------
+    >>> barrier() is None  # one process: returns at once
+    True
+    """
     if is_distributed():
         dist.barrier()
 
 
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
-    """Sum ``tensor`` over all processes, in place, and return it (no-op when not distributed)."""
+    """Sum ``tensor`` over all processes, in place, and return it (no-op when not distributed).
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        This process's contribution; overwritten with the sum.
+
+    Returns
+    -------
+    torch.Tensor
+        ``tensor`` itself.
+
+    Examples
+    --------
+    >>> t = torch.tensor([1.0, 2.0])
+    >>> all_reduce_sum(t) is t, t.tolist()  # one process: the sum is its own value
+    (True, [1.0, 2.0])
+    """
     if is_distributed():
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
 
 
 def all_gather_object(obj: Any) -> list[Any]:
-    """Return ``[obj of rank 0, obj of rank 1, ...]`` on every process (``[obj]`` alone)."""
+    """Return ``[obj of rank 0, obj of rank 1, ...]`` on every process (``[obj]`` alone).
+
+    Parameters
+    ----------
+    obj : object
+        A picklable object of this process.
+
+    Returns
+    -------
+    list
+        One object per rank, in rank order.
+
+    Examples
+    --------
+    >>> all_gather_object({"rank": get_rank(), "loss": 0.5})
+    [{'rank': 0, 'loss': 0.5}]
+    """
     if not is_distributed():
         return [obj]
     out: list[Any] = [None] * dist.get_world_size()
@@ -219,6 +321,31 @@ def wrap_ddp(model: nn.Module, device: torch.device) -> nn.Module:
 
     The replicas start from rank 0's parameters and buffers (DDP broadcasts
     them at construction).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The replica of this process, already on ``device``.
+    device : torch.device
+        This process's device (:attr:`DistributedInfo.device`).
+
+    Returns
+    -------
+    torch.nn.parallel.DistributedDataParallel
+
+    Raises
+    ------
+    RuntimeError
+        If ``torch.distributed`` is not initialised.
+
+    Examples
+    --------
+    In one plain process there is nothing to wrap for:
+
+    >>> wrap_ddp(nn.Linear(2, 2), torch.device("cpu"))
+    Traceback (most recent call last):
+    ...
+    RuntimeError: torch.distributed is not initialised; call init_distributed() first
     """
     if not is_distributed():
         raise RuntimeError("torch.distributed is not initialised; call init_distributed() first")
@@ -228,7 +355,32 @@ def wrap_ddp(model: nn.Module, device: torch.device) -> nn.Module:
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
-    """The plain module inside a DDP (or ``torch.compile``) wrapper, else ``model`` itself."""
+    """The plain module inside a DDP (or ``torch.compile``) wrapper, else ``model`` itself.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A module, possibly wrapped (also several times).
+
+    Returns
+    -------
+    torch.nn.Module
+
+    Examples
+    --------
+    >>> net = nn.Linear(2, 2)
+    >>> unwrap_model(net) is net
+    True
+
+    ``torch.compile`` keeps the original as ``_orig_mod``; a stand-in for it:
+
+    >>> class Compiled(nn.Module):
+    ...     def __init__(self, module):
+    ...         super().__init__()
+    ...         self._orig_mod = module
+    >>> unwrap_model(Compiled(Compiled(net))) is net
+    True
+    """
     while True:
         if isinstance(model, nn.parallel.DistributedDataParallel):
             model = model.module

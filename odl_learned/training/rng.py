@@ -89,6 +89,24 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
     CUDA states are restored for as many devices as both the state and this
     machine have.
+
+    Parameters
+    ----------
+    state : dict
+        The output of :func:`get_rng_state` (possibly after a round trip
+        through ``torch.save`` and ``torch.load(..., weights_only=True)``).
+
+    Examples
+    --------
+    >>> import io
+    >>> buffer = io.BytesIO()
+    >>> torch.save(get_rng_state(), buffer)
+    >>> first = torch.rand(2), np.random.rand(), random.random()
+    >>> _ = buffer.seek(0)
+    >>> set_rng_state(torch.load(buffer, weights_only=True))
+    >>> again = torch.rand(2), np.random.rand(), random.random()
+    >>> torch.equal(first[0], again[0]), first[1:] == again[1:]
+    (True, True)
     """
     torch.set_rng_state(state["torch"].cpu())
     np_state = state["numpy"]

@@ -87,7 +87,26 @@ class DeterministicBatchSampler(Sampler[list[int]]):
         return self.world_size * self.batch_size
 
     def permutation(self, epoch: int) -> list[int]:
-        """The sample order of ``epoch`` (a pure function of ``seed`` and ``epoch``)."""
+        """The sample order of ``epoch`` (a pure function of ``seed`` and ``epoch``).
+
+        Parameters
+        ----------
+        epoch : int
+            Epoch index, 0-based.
+
+        Returns
+        -------
+        list of int
+            A permutation of ``range(num_samples)``.
+
+        Examples
+        --------
+        >>> sampler = DeterministicBatchSampler(5, 2, seed=0, num_batches=4)
+        >>> sampler.permutation(0), sampler.permutation(1)
+        ([1, 2, 0, 4, 3], [0, 3, 4, 1, 2])
+        >>> DeterministicBatchSampler(5, 3, seed=0, num_batches=1).permutation(1)  # not batch-size dependent
+        [0, 3, 4, 1, 2]
+        """
         if epoch != self._epoch:
             gen = torch.Generator().manual_seed(derive_seed(self.seed, _SAMPLER_KEY, epoch))
             self._perm = torch.randperm(self.num_samples, generator=gen).tolist()
@@ -95,7 +114,27 @@ class DeterministicBatchSampler(Sampler[list[int]]):
         return self._perm
 
     def indices(self, position: int, count: int) -> list[int]:
-        """The ``count`` sample indices at stream positions ``position, ...``."""
+        """The ``count`` sample indices at stream positions ``position, ...``.
+
+        Parameters
+        ----------
+        position : int
+            First stream position (``epoch * num_samples + offset``).
+        count : int
+            Number of indices; they may run across epoch boundaries.
+
+        Returns
+        -------
+        list of int
+
+        Examples
+        --------
+        >>> sampler = DeterministicBatchSampler(5, 2, seed=0, num_batches=4)
+        >>> sampler.indices(3, 4)  # the end of epoch 0, then the start of epoch 1
+        [4, 3, 0, 3]
+        >>> sampler.indices(0, 10) == sampler.permutation(0) + sampler.permutation(1)
+        True
+        """
         out: list[int] = []
         while count > 0:
             epoch, offset = divmod(position, self.num_samples)
@@ -106,7 +145,27 @@ class DeterministicBatchSampler(Sampler[list[int]]):
         return out
 
     def batch(self, step: int) -> list[int]:
-        """This process's indices for the ``step``-th batch after ``start``."""
+        """This process's indices for the ``step``-th batch after ``start``.
+
+        Parameters
+        ----------
+        step : int
+            Batch index, 0-based, counted from ``start``.
+
+        Returns
+        -------
+        list of int
+            ``batch_size`` sample indices.
+
+        Examples
+        --------
+        >>> sampler = DeterministicBatchSampler(5, 2, seed=0, num_batches=4)
+        >>> sampler.batch(2)
+        [3, 0]
+        >>> [DeterministicBatchSampler(5, 1, seed=0, num_batches=4, rank=r, world_size=2).batch(1)
+        ...  for r in (0, 1)]  # the two halves of the global batch [0, 4]
+        [[0], [4]]
+        """
         position = self.start + step * self.samples_per_step + self.rank * self.batch_size
         return self.indices(position, self.batch_size)
 

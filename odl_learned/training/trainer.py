@@ -72,6 +72,24 @@ def default_metrics() -> dict[str, Metric]:
 
     SSIM needs images of at least 7 x 7 pixels; pass ``metrics={'psnr': ...}``
     to :class:`Trainer` for smaller ones.
+
+    Returns
+    -------
+    dict of str to callable
+        ``{'psnr': ..., 'ssim': ...}``, each ``metric(x_pred, x_true)`` on
+        batches ``(B, C, ...)`` returning per-image values ``(B,)``.
+
+    Examples
+    --------
+    >>> metrics = default_metrics()
+    >>> sorted(metrics)
+    ['psnr', 'ssim']
+    >>> true = torch.zeros(2, 1, 8, 8)
+    >>> true[..., 4:] = 1.0  # data range 1
+    >>> np.asarray(metrics["ssim"](true, true)).tolist()  # identical images
+    [1.0, 1.0]
+    >>> np.round(metrics["psnr"](true + 0.1, true), 4).tolist()  # MSE 0.01: 10 log10(1 / 0.01)
+    [20.0, 20.0]
     """
     from odl_learned.metrics import psnr, ssim  # imported late: only validation needs it
 
@@ -293,7 +311,28 @@ class Trainer:
         self.config = self.config.replace(num_steps=num_steps)
 
     def request_stop(self) -> None:
-        """Ask :meth:`fit` to stop after this step, write ``last.pt``, then raise KeyboardInterrupt."""
+        """Ask :meth:`fit` to stop after this step, write ``last.pt``, then raise KeyboardInterrupt.
+
+        Examples
+        --------
+        A callback that stops the run after two steps; a later :meth:`fit`
+        continues it:
+
+        >>> from torch.utils.data import TensorDataset
+        >>> x = torch.linspace(0, 1, 8 * 64).reshape(8, 1, 8, 8)
+        >>> data = TensorDataset(2 * x, x)
+        >>> stop_at_2 = lambda trainer, step, loss: trainer.request_stop() if step == 2 else None
+        >>> trainer = Trainer(nn.Conv2d(1, 1, 3, padding=1), data, TrainConfig(num_steps=5, batch_size=2),
+        ...                   callbacks=[stop_at_2], device="cpu", progress=False)
+        >>> try:
+        ...     trainer.fit()
+        ... except KeyboardInterrupt:
+        ...     print("stopped after step", trainer.step)
+        stopped after step 2
+        >>> trainer.callbacks.clear()
+        >>> len(trainer.fit()["loss"])
+        5
+        """
         self._stop_requested = True
 
     def _to_device(self, t: torch.Tensor) -> torch.Tensor:
@@ -319,6 +358,26 @@ class Trainer:
         process), ``history``, ``best`` and ``config`` (a dict). In a
         distributed run every process must call it (the generator states are
         gathered).
+
+        Returns
+        -------
+        dict
+            Tensors and plain containers only (``torch.load(...,
+            weights_only=True)`` reads it back).
+
+        Examples
+        --------
+        >>> from torch.utils.data import TensorDataset
+        >>> x = torch.linspace(0, 1, 8 * 64).reshape(8, 1, 8, 8)
+        >>> data = TensorDataset(2 * x, x)
+        >>> trainer = Trainer(nn.Conv2d(1, 1, 3, padding=1), data, TrainConfig(num_steps=3, batch_size=2),
+        ...                   device="cpu", progress=False)
+        >>> _ = trainer.fit()
+        >>> state = trainer.state_dict()
+        >>> state["step"], state["sampler"]["position"], len(state["history"]["loss"])
+        (3, 6, 3)
+        >>> state["config"]["batch_size"]
+        2
         """
         return {
             "format": CHECKPOINT_FORMAT,
@@ -348,6 +407,35 @@ class Trainer:
         restored at once. A config that differs from the saved one in fields
         that change the losses gives a warning; a training set of another
         length raises ``ValueError``.
+
+        Parameters
+        ----------
+        state : mapping
+            A training state, as :meth:`state_dict` returns it.
+
+        Examples
+        --------
+        A trainer restored from another's state continues exactly as the
+        original does:
+
+        >>> from torch.utils.data import TensorDataset
+        >>> x = torch.linspace(0, 1, 8 * 64).reshape(8, 1, 8, 8)
+        >>> data = TensorDataset(2 * x, x)
+        >>> cfg = TrainConfig(num_steps=6, batch_size=2)
+        >>> import copy
+        >>> saved = []  # a deep copy: the state's tensors are the live ones
+        >>> def keep_step_3(trainer, step, loss):
+        ...     if step == 3:
+        ...         saved.append(copy.deepcopy(trainer.state_dict()))
+        >>> original = Trainer(nn.Conv2d(1, 1, 3, padding=1), data, cfg, callbacks=[keep_step_3],
+        ...                    device="cpu", progress=False)
+        >>> history = original.fit()
+        >>> restored = Trainer(nn.Conv2d(1, 1, 3, padding=1), data, cfg, device="cpu", progress=False)
+        >>> restored.load_state_dict(saved[0])
+        >>> restored.step
+        3
+        >>> restored.fit()["loss"] == history["loss"]
+        True
         """
         if state.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"unknown checkpoint format {state.get('format')!r}; expected "
@@ -410,6 +498,31 @@ class Trainer:
 
         Returns the path on the main process, ``None`` elsewhere. In a
         distributed run every process must call it.
+
+        Parameters
+        ----------
+        name : str, optional
+            File name in ``checkpoint_dir`` (default ``'last.pt'``).
+
+        Returns
+        -------
+        pathlib.Path or None
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from odl_learned.training import load_checkpoint
+        >>> from torch.utils.data import TensorDataset
+        >>> x = torch.linspace(0, 1, 8 * 64).reshape(8, 1, 8, 8)
+        >>> data = TensorDataset(2 * x, x)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     trainer = Trainer(nn.Conv2d(1, 1, 3, padding=1), data, TrainConfig(num_steps=2, batch_size=2),
+        ...                       checkpoint_dir=tmp, device="cpu", progress=False)
+        ...     path = trainer.save_checkpoint("start.pt")
+        ...     files = sorted(os.listdir(tmp))
+        ...     step = load_checkpoint(path)["step"]
+        >>> files, step
+        (['start.json', 'start.pt'], 0)
         """
         if self.checkpoint_dir is None:
             raise ValueError("no checkpoint_dir was given to this Trainer")
@@ -427,6 +540,32 @@ class Trainer:
         A small file to ship or to load with
         ``model.load_state_dict(torch.load(path, weights_only=True))``.
         Returns the path on the main process, ``None`` elsewhere.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Target file; parent directories are made.
+
+        Returns
+        -------
+        pathlib.Path or None
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from torch.utils.data import TensorDataset
+        >>> x = torch.linspace(0, 1, 8 * 64).reshape(8, 1, 8, 8)
+        >>> data = TensorDataset(2 * x, x)
+        >>> trainer = Trainer(nn.Conv2d(1, 1, 3, padding=1), data, TrainConfig(num_steps=2, batch_size=2),
+        ...                   device="cpu", progress=False)
+        >>> _ = trainer.fit()
+        >>> copy = nn.Conv2d(1, 1, 3, padding=1)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = trainer.export_weights(os.path.join(tmp, "conv.pt"))
+        ...     copy.load_state_dict(torch.load(path, weights_only=True))
+        <All keys matched successfully>
+        >>> torch.equal(copy.weight, trainer.model.weight)
+        True
         """
         if not self.is_main:
             return None
@@ -453,6 +592,31 @@ class Trainer:
             File name in ``checkpoint_dir`` (``'last.pt'`` or ``'best.pt'``).
         **kwargs
             Other :class:`Trainer` arguments.
+
+        Returns
+        -------
+        Trainer
+            At the checkpoint's step.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from torch.utils.data import TensorDataset
+        >>> x = torch.linspace(0, 1, 8 * 64).reshape(8, 1, 8, 8)
+        >>> data = TensorDataset(2 * x, x)
+        >>> cfg = TrainConfig(num_steps=3, batch_size=2, lr_schedule="constant")
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     first = Trainer(nn.Conv2d(1, 1, 3, padding=1), data, cfg, checkpoint_dir=tmp,
+        ...                     device="cpu", progress=False)
+        ...     _ = first.fit()  # writes last.pt at the end
+        ...     trainer = Trainer.resume(tmp, nn.Conv2d(1, 1, 3, padding=1), data,
+        ...                              cfg.replace(num_steps=5), device="cpu", progress=False)
+        ...     start = trainer.step
+        ...     history = trainer.fit()
+        >>> start, len(history["loss"])
+        (3, 5)
+        >>> history["loss"][:3] == first.history["loss"]
+        True
         """
         state = load_checkpoint(Path(checkpoint_dir) / checkpoint)
         if config is None:
@@ -472,6 +636,29 @@ class Trainer:
         trajectory). Distributed: each process evaluates a shard and the sums
         are all-reduced; every process gets the same result (every process
         must call it).
+
+        Parameters
+        ----------
+        dataset : map-style dataset, optional
+            Pairs ``(y, x)``; default: ``val_dataset``.
+
+        Returns
+        -------
+        dict of str to float
+            ``'loss'`` and one entry per metric, means over the images.
+
+        Examples
+        --------
+        >>> from torch.utils.data import TensorDataset
+        >>> x = torch.linspace(0, 1, 8 * 64).reshape(8, 1, 8, 8)
+        >>> data = TensorDataset(2 * x, x)
+        >>> halve = nn.Conv2d(1, 1, 1, bias=False)
+        >>> _ = nn.init.constant_(halve.weight, 0.5)  # the exact solution y -> y / 2
+        >>> max_error = lambda pred, true: (pred - true).flatten(1).abs().amax(1)  # per image
+        >>> trainer = Trainer(halve, data, TrainConfig(num_steps=1, batch_size=2),
+        ...                   metrics={"max_error": max_error}, device="cpu", progress=False)
+        >>> trainer.validate(data)
+        {'loss': 0.0, 'max_error': 0.0}
         """
         dataset = self.val_dataset if dataset is None else dataset
         if dataset is None:
@@ -609,6 +796,23 @@ class Trainer:
             a ``checkpoint_dir``).
         FloatingPointError
             The loss became NaN or infinite (nothing is saved).
+
+        Examples
+        --------
+        >>> from torch.utils.data import TensorDataset
+        >>> x = torch.linspace(0, 1, 8 * 64).reshape(8, 1, 8, 8)
+        >>> data = TensorDataset(2 * x, x)
+        >>> _ = torch.manual_seed(0)
+        >>> trainer = Trainer(nn.Conv2d(1, 1, 3, padding=1), data,
+        ...                   TrainConfig(num_steps=20, batch_size=4, learning_rate=0.05, validate_every=10),
+        ...                   val_dataset=data, metrics={}, device="cpu", progress=False)
+        >>> history = trainer.fit()
+        >>> len(history["loss"]), history["val_step"], trainer.step
+        (20, [10, 20], 20)
+        >>> bool(history["val_loss"][-1] < history["val_loss"][0])
+        True
+        >>> trainer.fit() is trainer.history  # done: nothing more to train
+        True
         """
         cfg = self.config
         if resume:
