@@ -49,6 +49,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--num-images", type=int, help="number of test images (default: by phantom and --quick)")
     parser.add_argument("--noise", type=float, help="noise level relative to mean |y| (default CT 0.05, MRI 0.02)")
     parser.add_argument("--angles", type=int, default=30, help="CT: number of angles (default 30)")
+    parser.add_argument("--geometry", default="parallel", help="CT: parallel|fan (default parallel)")
     parser.add_argument("--acceleration", type=float, default=4.0, help="MRI: undersampling factor (default 4)")
     parser.add_argument("--pattern", default="random", help="MRI: random|equispaced|radial (default random)")
     parser.add_argument("--coils", type=int, default=1, help="MRI: number of coils (default 1)")
@@ -80,7 +81,7 @@ def build_problem(args: argparse.Namespace, *, split: str = "test"):
     if args.task == "ct":
         noise = 0.05 if args.noise is None else args.noise
         return ct_problem(phantom=phantom, num_images=num_images, size=args.size, num_angles=args.angles,
-                          noise_level=noise, seed=seed)
+                          noise_level=noise, seed=seed, geometry=getattr(args, "geometry", "parallel"))
     noise = 0.02 if args.noise is None else args.noise
     split_phantom = "brain" if phantom == "brain" else phantom
     return mri_problem(phantom=split_phantom, num_images=num_images, size=args.size, acceleration=args.acceleration,

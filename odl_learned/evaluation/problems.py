@@ -105,6 +105,7 @@ def ct_problem(
     noise_level: float = 0.05,
     fine_size: int = 400,
     seed: int = SPLIT_SEEDS["test"],
+    geometry: str = "parallel",
 ) -> InverseProblem:
     """Return the CT reference problem (dival ellipses by default).
 
@@ -124,6 +125,9 @@ def ct_problem(
         Size of the grid the data are projected from.
     seed : int, optional
         Seed of the images and the noise.
+    geometry : {'parallel', 'fan'}, optional
+        Beam geometry (:func:`odl_learned.operators.ct.make_geometry`);
+        the reference problem is parallel beam.
 
     Examples
     --------
@@ -142,9 +146,9 @@ def ct_problem(
 
     space = odl.uniform_discr([-64, -64], [64, 64], (size, size), dtype="float32")
     fine = fine_space(space, (fine_size, fine_size))
-    geometry = ct.make_geometry(space, num_angles)
-    ray_trafo = ct.ray_transform(space, geometry=geometry)
-    ray_trafo_fine = ct.ray_transform(fine, geometry=geometry)
+    beam = ct.make_geometry(space, num_angles, geometry)
+    ray_trafo = ct.ray_transform(space, geometry=beam)
+    ray_trafo_fine = ct.ray_transform(fine, geometry=beam)
     # a fixed start makes the power method, and so the normalisation, reproducible
     norm = float(ray_trafo.norm(estimate=True, xstart=space.one()))
     op = ray_trafo / norm
@@ -155,7 +159,7 @@ def ct_problem(
         pairs.append((y, x_true))
     setting = {
         "phantom": phantom, "num_images": num_images, "size": size, "num_angles": num_angles,
-        "geometry": "parallel", "noise": f"gaussian, std {noise_level} x mean|y|",
+        "geometry": geometry, "noise": f"gaussian, std {noise_level} x mean|y|",
         "data_grid": f"{fine_size}x{fine_size} (no inverse crime)", "operator": "ray transform / its norm",
         "seed": seed,
     }
