@@ -79,7 +79,7 @@ def test_reconstruct_round_trip(tmp_path):
         (["benchmark", "mri", "--acceleration", "0.5"], "acceleration"),
         (["benchmark", "mri", "--pattern", "spiral"], "pattern"),
         (["benchmark", "ct", "--angles", "0"], "num_angles"),
-        (["benchmark", "ct", "--geometry", "cone"], "unknown geometry .cone."),
+        (["benchmark", "ct", "--geometry", "cone"], "unknown geometry 'cone'"),
         (["reconstruct", "ct", "missing.npy", "x.npy"], "no such input file"),
         (["reconstruct", "ct", "y.txt", "x.npy"], "must be a .npy file"),
     ],
