@@ -216,33 +216,92 @@ class Group:
         return self.num_rotations <= 4
 
     def index(self, rotation: int, reflection: int = 0) -> int:
-        """The index of :math:`(r, m)`."""
+        """The index of :math:`(r, m)`.
+
+        Examples
+        --------
+        >>> G = Group(4, reflections=True)
+        >>> G.index(1, 1), G.index(5)  # i = m * n + r, rotations taken modulo n
+        (5, 1)
+        """
         if reflection and not self.reflections:
             raise ValueError(f"{self.name} has no reflections")
         return int(reflection) * self.num_rotations + int(rotation) % self.num_rotations
 
     def element(self, i: int) -> tuple[int, int]:
-        """The pair :math:`(r, m)` of the element with index ``i``."""
+        """The pair :math:`(r, m)` of the element with index ``i``.
+
+        Examples
+        --------
+        >>> G = Group(4, reflections=True)
+        >>> G.element(6)
+        (2, 1)
+        >>> all(G.index(*G.element(i)) == i for i in range(G.order))
+        True
+        """
         return self._elements[i]
 
     def compose(self, i: int, j: int) -> int:
-        """Index of the product :math:`g_i g_j`."""
+        """Index of the product :math:`g_i g_j`.
+
+        Examples
+        --------
+        >>> G = Group(4)
+        >>> G.compose(3, 2)  # 270 + 180 = 90 degrees
+        1
+        >>> D = Group(4, reflections=True)
+        >>> D.element(D.compose(D.index(0, 1), D.index(1)))  # S R = R^-1 S
+        (3, 1)
+        """
         return self._mult[i][j]
 
     def inverse(self, i: int) -> int:
-        """Index of :math:`g_i^{-1}`."""
+        """Index of :math:`g_i^{-1}`.
+
+        Examples
+        --------
+        >>> G = Group(4, reflections=True)
+        >>> G.inverse(1), G.inverse(5)  # reflections are involutions
+        (3, 5)
+        >>> all(G.compose(i, G.inverse(i)) == 0 for i in range(G.order))
+        True
+        """
         return self._inverse[i]
 
     def is_exact(self, i: int) -> bool:
-        """Whether element ``i`` maps the pixel grid onto itself."""
+        """Whether element ``i`` maps the pixel grid onto itself.
+
+        Examples
+        --------
+        >>> G = Group(8)
+        >>> [G.is_exact(i) for i in range(4)]  # 0, 45, 90, 135 degrees
+        [True, False, True, False]
+        """
         return (self._elements[i][0] * 8 // self.num_rotations) % 2 == 0
 
     def angle(self, i: int) -> float:
-        """Rotation angle of element ``i`` in degrees."""
+        """Rotation angle of element ``i`` in degrees.
+
+        Examples
+        --------
+        >>> Group(8).angle(3)
+        135.0
+        >>> D = Group(4, reflections=True)
+        >>> D.angle(D.index(1, 1))  # the rotation part of a reflected element
+        90.0
+        """
         return 360.0 * self._elements[i][0] / self.num_rotations
 
     def regular_permutation(self, h: int) -> list[int]:
-        """``perm`` with ``(h . y)_g = T_h y_{perm[g]}``, i.e. ``perm[g]`` = index of :math:`h^{-1} g`."""
+        """``perm`` with ``(h . y)_g = T_h y_{perm[g]}``, i.e. ``perm[g]`` = index of :math:`h^{-1} g`.
+
+        Examples
+        --------
+        >>> Group(4).regular_permutation(1)  # a cyclic shift for C4
+        [3, 0, 1, 2]
+        >>> Group(4, reflections=True).regular_permutation(4)
+        [4, 7, 6, 5, 0, 3, 2, 1]
+        """
         h_inv = self.inverse(h)
         return [self.compose(h_inv, g) for g in range(self.order)]
 
@@ -251,6 +310,18 @@ class Group:
 
         Exact for rotations by multiples of 90 degrees; 45-degree rotations use
         :func:`rotate_image` (bilinear).
+
+        Examples
+        --------
+        >>> import torch
+        >>> G = Group(4, reflections=True)
+        >>> x = torch.arange(9.0).reshape(1, 1, 3, 3)
+        >>> reflected = torch.flip(x, dims=(-1,))  # reflect first, then rotate
+        >>> torch.equal(G.transform_image(x, G.index(1, 1)), torch.rot90(reflected, 1, dims=(-2, -1)))
+        True
+        >>> i, j = G.index(1, 1), G.index(3)  # a homomorphism: T_i T_j = T_{g_i g_j}
+        >>> torch.equal(G.transform_image(G.transform_image(x, j), i), G.transform_image(x, G.compose(i, j)))
+        True
         """
         r, m = self._elements[i]
         if m:
@@ -258,14 +329,39 @@ class Group:
         return rotate_image(x, self.angle(i)) if r else x
 
     def transform_field(self, y: torch.Tensor, i: int) -> torch.Tensor:
-        """The regular action :math:`(g_i \\cdot y)_g = T_{g_i} y_{g_i^{-1} g}` on ``(B, C, |G|, H, W)``."""
+        """The regular action :math:`(g_i \\cdot y)_g = T_{g_i} y_{g_i^{-1} g}` on ``(B, C, |G|, H, W)``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> G = Group(4)
+        >>> y = torch.arange(4.0).reshape(1, 1, 4, 1, 1)  # constant images 0, 1, 2, 3
+        >>> G.transform_field(y, 1).flatten()  # the group axis is shifted cyclically
+        tensor([3., 0., 1., 2.])
+        >>> D = Group(4, reflections=True)
+        >>> z = torch.randn(2, 3, 8, 5, 5)
+        >>> i, j = D.index(1, 1), D.index(2)
+        >>> torch.equal(D.transform_field(D.transform_field(z, j), i), D.transform_field(z, D.compose(i, j)))
+        True
+        """
         if y.ndim != 5 or y.shape[2] != self.order:
             raise ValueError(f"y has shape {tuple(y.shape)}; expected (B, C, {self.order}, H, W)")
         perm = torch.tensor(self.regular_permutation(i), device=y.device)
         return self.transform_image(y.index_select(2, perm), i)
 
     def transform(self, x: torch.Tensor, i: int) -> torch.Tensor:
-        """:meth:`transform_field` for 5-d tensors, :meth:`transform_image` otherwise."""
+        """:meth:`transform_field` for 5-d tensors, :meth:`transform_image` otherwise.
+
+        Examples
+        --------
+        >>> import torch
+        >>> G = Group(4)
+        >>> x, y = torch.randn(2, 1, 6, 6), torch.randn(2, 1, 4, 6, 6)
+        >>> torch.equal(G.transform(x, 1), G.transform_image(x, 1))
+        True
+        >>> torch.equal(G.transform(y, 1), G.transform_field(y, 1))
+        True
+        """
         return self.transform_field(x, i) if x.ndim == 5 else self.transform_image(x, i)
 
     # -- kernels ------------------------------------------------------------- #
@@ -281,6 +377,18 @@ class Group:
         :math:`\\Phi` the reflection (a permutation of pixels, or sign flips of
         the sine harmonics). Entries are exactly 0 and 1 for exact elements in
         the pixel basis, so exact elements give exact permutations of a kernel.
+
+        Examples
+        --------
+        >>> import torch
+        >>> M = Group(4).kernel_transforms(3)
+        >>> M.shape
+        torch.Size([4, 9, 9])
+        >>> w = torch.arange(9.0, dtype=torch.float64)
+        >>> torch.equal((M[1] @ w).reshape(3, 3), torch.rot90(w.reshape(3, 3), 1, dims=(0, 1)))
+        True
+        >>> Group(8).kernel_transforms(3, basis="harmonic").shape  # 6 circular harmonics
+        torch.Size([8, 9, 6])
         """
         check_positive("kernel_size", kernel_size, integer=True)
         basis = check_choice("kernel_basis", basis, _KERNEL_BASES)
@@ -540,7 +648,18 @@ class LiftingConv2d(_GroupConvBase):
         self._init_weight(in_channels * k2, out_channels * self.group.order * k2)
 
     def filter_bank(self) -> torch.Tensor:
-        """All transformed kernels, ``(out_channels * |G|, in_channels, k, k)``, output index ``o * |G| + g``."""
+        """All transformed kernels, ``(out_channels * |G|, in_channels, k, k)``, output index ``o * |G| + g``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> lift = LiftingConv2d(1, 2, 3, "C4")
+        >>> bank = lift.filter_bank()
+        >>> bank.shape
+        torch.Size([8, 1, 3, 3])
+        >>> torch.equal(bank[1], torch.rot90(bank[0], 1, dims=(-2, -1)))  # kernel of g = 90 degrees
+        True
+        """
         k = self.kernel_size
         mats = self.transforms.to(self.weight.dtype)
         bank = torch.einsum("gqp,oip->ogiq", mats, self.weight)
@@ -621,7 +740,20 @@ class GroupConv2d(_GroupConvBase):
         self._init_weight(in_channels * order * k2, out_channels * order * k2)
 
     def filter_bank(self) -> torch.Tensor:
-        """All kernels, ``(out_channels * |G|, in_channels * |G|, k, k)``; channel index ``c * |G| + g``."""
+        """All kernels, ``(out_channels * |G|, in_channels * |G|, k, k)``; channel index ``c * |G| + g``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> conv = GroupConv2d(2, 3, 3, "C4")
+        >>> bank = conv.filter_bank()
+        >>> bank.shape
+        torch.Size([12, 8, 3, 3])
+        >>> b = bank.reshape(3, 4, 2, 4, 3, 3)  # (out, g, in, h', k, k)
+        >>> # output g = 1: the kernels of g = 0, rotated, with the input group axis shifted
+        >>> torch.equal(b[:, 1], torch.rot90(torch.roll(b[:, 0], 1, dims=2), 1, dims=(-2, -1)))
+        True
+        """
         k, order = self.kernel_size, self.group.order
         mats = self.transforms.to(self.weight.dtype)
         permuted = self.weight[:, :, self.permutation]  # (out, in, g, h', P) = W_{o i, g^{-1} h'}

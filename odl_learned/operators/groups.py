@@ -593,7 +593,19 @@ class Rotation(TorchNativeOperator):
         return out.reshape(x.shape)
 
     def transpose_call(self, y: torch.Tensor) -> torch.Tensor:
-        """Apply the transpose ``W^T`` to a batch ``y`` (scatter-add)."""
+        """Apply the transpose ``W^T`` to a batch ``y`` (scatter-add).
+
+        Examples
+        --------
+        >>> space = odl.uniform_discr([-1, -1], [1, 1], (8, 8))
+        >>> rot = Rotation(space, 0.3)
+        >>> x, y = torch.randn(2, 3, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+        >>> lhs = (rot.torch_call(x) * y).sum()  # <W x, y> = <x, W^T y>
+        >>> bool(torch.isclose(lhs, (x * rot.transpose_call(y)).sum()))
+        True
+        >>> rot.transpose_call(y).shape
+        torch.Size([3, 8, 8])
+        """
         flat = self._flat(y)
         indices, weights = self._tables(flat)
         contributions = flat[..., :, None] * weights  # (..., N, c)
@@ -754,7 +766,13 @@ class CyclicGroup:
         return 0
 
     def elements(self) -> tuple:
-        """All elements, the identity first."""
+        """All elements, the identity first.
+
+        Examples
+        --------
+        >>> CyclicGroup(3).elements()
+        (0, 1, 2)
+        """
         return tuple(range(self._order))
 
     def _check(self, g: Any) -> int:
@@ -771,22 +789,53 @@ class CyclicGroup:
         return True
 
     def compose(self, g: Any, h: Any) -> Any:
-        """The product :math:`g h` (first ``h``, then ``g``)."""
+        """The product :math:`g h` (first ``h``, then ``g``).
+
+        Examples
+        --------
+        >>> CyclicGroup(8).compose(5, 6)  # 225 + 270 = 135 degrees
+        3
+        """
         return (self._check(g) + self._check(h)) % self._order
 
     def inverse(self, g: Any) -> Any:
-        """The inverse :math:`g^{-1}`."""
+        """The inverse :math:`g^{-1}`.
+
+        Examples
+        --------
+        >>> c8 = CyclicGroup(8)
+        >>> c8.inverse(3)
+        5
+        >>> all(c8.compose(g, c8.inverse(g)) == c8.identity for g in c8.elements())
+        True
+        """
         return (-self._check(g)) % self._order
 
     def angle(self, g: Any) -> float:
-        """The rotation angle :math:`2\\pi k / M` of ``g`` (radians)."""
+        """The rotation angle :math:`2\\pi k / M` of ``g`` (radians).
+
+        Examples
+        --------
+        >>> CyclicGroup(8).angle(2) / math.pi
+        0.5
+        >>> DihedralGroup(4).angle((3, 1)) / math.pi  # the rotation part of a reflected element
+        1.5
+        """
         return 2 * math.pi * self._rotation_part(g) / self._order
 
     def _rotation_part(self, g: Any) -> int:
         return self._check(g)
 
     def is_exact(self, g: Any) -> bool:
-        """True if the rotation of ``g`` is a multiple of 90 degrees (exact on a square grid)."""
+        """True if the rotation of ``g`` is a multiple of 90 degrees (exact on a square grid).
+
+        Examples
+        --------
+        >>> [CyclicGroup(8).is_exact(k) for k in range(4)]  # 0, 45, 90, 135 degrees
+        [True, False, True, False]
+        >>> CyclicGroup(3).is_exact(1)
+        False
+        """
         return (4 * self._rotation_part(g)) % self._order == 0
 
     def _rotation_action(self, space: odl.DiscretizedSpace, k: int, interpolation: str) -> TorchNativeOperator:
@@ -810,6 +859,17 @@ class CyclicGroup:
         op : TorchNativeOperator
             Linear operator on ``space`` with ``adjoint``; exact ones also
             with an exact ``inverse``.
+
+        Examples
+        --------
+        >>> c4 = CyclicGroup(4)
+        >>> space = odl.uniform_discr([-2, -2], [2, 2], (4, 4))
+        >>> x = space.element(np.arange(16.0).reshape(4, 4))
+        >>> bool(np.array_equal(c4.action(space, 1)(x).asarray(), np.rot90(x.asarray())))
+        True
+        >>> gh = (c4.action(space, 3) * c4.action(space, 2))(x)  # a representation: rho(g) rho(h) = rho(gh)
+        >>> bool(np.array_equal(gh.asarray(), c4.action(space, c4.compose(3, 2))(x).asarray()))
+        True
         """
         return self._rotation_action(space, self._check(g), interpolation)
 
@@ -862,6 +922,13 @@ class DihedralGroup(CyclicGroup):
         return (0, 0)
 
     def elements(self) -> tuple[tuple[int, int], ...]:
+        """All elements ``(k, r)``, the rotations first (identity first).
+
+        Examples
+        --------
+        >>> DihedralGroup(2).elements()
+        ((0, 0), (1, 0), (0, 1), (1, 1))
+        """
         return tuple((k, r) for r in (0, 1) for k in range(self._order))
 
     def _check(self, g: Any) -> tuple[int, int]:
@@ -873,10 +940,28 @@ class DihedralGroup(CyclicGroup):
         return k, r
 
     def compose(self, g: Any, h: Any) -> tuple[int, int]:
+        """The product :math:`g h` (first ``h``, then ``g``).
+
+        Examples
+        --------
+        >>> d4 = DihedralGroup(4)
+        >>> d4.compose((1, 0), (0, 1)), d4.compose((0, 1), (1, 0))  # r s = s r^-1
+        ((1, 1), (3, 1))
+        """
         (k1, r1), (k2, r2) = self._check(g), self._check(h)
         return ((k1 + (-1) ** r1 * k2) % self._order, (r1 + r2) % 2)
 
     def inverse(self, g: Any) -> tuple[int, int]:
+        """The inverse :math:`g^{-1}`; reflections ``(k, 1)`` are their own inverses.
+
+        Examples
+        --------
+        >>> d4 = DihedralGroup(4)
+        >>> d4.inverse((1, 0)), d4.inverse((1, 1))
+        ((3, 0), (1, 1))
+        >>> all(d4.compose(g, d4.inverse(g)) == d4.identity for g in d4.elements())
+        True
+        """
         k, r = self._check(g)
         return (k, 1) if r else ((-k) % self._order, 0)
 
@@ -884,6 +969,23 @@ class DihedralGroup(CyclicGroup):
         return self._check(g)[0]
 
     def action(self, space: odl.DiscretizedSpace, g: Any, *, interpolation: str = "bilinear") -> TorchNativeOperator:
+        """Return the linear operator by which ``g = (k, r)`` acts on images of ``space``.
+
+        The reflection of axis 0 (if ``r = 1``) followed by the rotation of
+        :meth:`CyclicGroup.action`; parameters as there.
+
+        Examples
+        --------
+        >>> d4 = DihedralGroup(4)
+        >>> space = odl.uniform_discr([-2, -2], [2, 2], (4, 4))
+        >>> x = space.element(np.arange(16.0).reshape(4, 4))
+        >>> bool(np.array_equal(d4.action(space, (1, 1))(x).asarray(), np.rot90(np.flip(x.asarray(), 0))))
+        True
+        >>> g, h = (1, 1), (3, 0)
+        >>> gh = (d4.action(space, g) * d4.action(space, h))(x)  # rho(g) rho(h) = rho(gh)
+        >>> bool(np.array_equal(gh.asarray(), d4.action(space, d4.compose(g, h))(x).asarray()))
+        True
+        """
         k, r = self._check(g)
         rotation = self._rotation_action(space, k, interpolation)
         if not r:
