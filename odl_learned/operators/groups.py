@@ -86,51 +86,6 @@ INTERPOLATIONS = ("nearest", "bilinear")
 _DIMS = (-2, -1)
 
 
-def rotation_invariant_mask(mask: Any) -> np.ndarray:
-    r"""Return the union of a centred k-space mask and its quarter turns about DC.
-
-    The smallest mask containing ``mask`` that is invariant under
-    :class:`KSpaceRotation90`, so that :func:`kspace_rotation90` applies:
-    for even ``n`` the rotation is about DC, index ``(n/2, n/2)``, not about
-    the array centre as ``numpy.rot90``.
-
-    Parameters
-    ----------
-    mask : array-like
-        Boolean (or 0/1) mask of shape ``(n, n)`` in centred convention.
-
-    Returns
-    -------
-    mask : numpy.ndarray
-        Boolean array of shape ``(n, n)``.
-
-    Examples
-    --------
-    >>> line = np.zeros((4, 4), dtype=bool)
-    >>> line[:, 2] = True  # the DC column
-    >>> rotation_invariant_mask(line).astype(int)
-    array([[0, 0, 1, 0],
-           [0, 0, 1, 0],
-           [1, 1, 1, 1],
-           [0, 0, 1, 0]])
-    """
-    mask = np.asarray(mask)
-    if mask.ndim != 2 or mask.shape[0] != mask.shape[1]:
-        raise ValueError(f"mask must be square (n, n), got shape {mask.shape}")
-    if mask.dtype != bool:
-        if not np.isin(mask, (0, 1)).all():
-            raise ValueError("mask must be boolean or hold only the values 0 and 1")
-        mask = mask != 0
-    space = odl.tensor_space(mask.shape, dtype="complex128", impl="pytorch")
-    rotation = KSpaceRotation90(space, 1)
-    current = torch.from_numpy(mask.astype(np.complex128))
-    union = mask.copy()
-    for _ in range(3):
-        current = rotation.torch_call(current)
-        union |= current.abs().numpy() > 0.5
-    return union
-
-
 # --- checks ---------------------------------------------------------------------------------
 
 
