@@ -12,6 +12,8 @@ Methods (task ``'ct'``: data ``(B, 1, angles, detectors)``, images
 images ``(B, 1, H, W)``):
 
 - ``fbp-unet``: :math:`x = N_\theta(\mathrm{FBP}\, y)` (Jin et al. 2017);
+- ``fbp-dncnn``: the same with a DnCNN (Zhang et al. 2017);
+- ``lpg``: learned proximal gradient, :math:`x_{k+1} = \Lambda_k(x_k - \tau_k A^*(A x_k - y))`;
 - ``lpd``: learned primal-dual (Adler & Oktem 2018);
 - ``lgd``: learned gradient descent (Adler & Oktem 2017);
 - ``varnet``: variational network (Hammernik et al. 2018), MRI.
@@ -116,6 +118,24 @@ def _fbp_unet(op: odl.Operator, extras: Mapping[str, Any], arch: Mapping[str, An
     return PostProcessing(_BatchedOperator(fbp_op), UNet(**unet_arch))
 
 
+def _fbp_dncnn(op: odl.Operator, extras: Mapping[str, Any], arch: Mapping[str, Any]) -> nn.Module:
+    from odl_learned.nets import DnCNN
+    from odl_learned.operators import ct
+
+    fbp_op = ct.fbp(extras["ray_trafo"], "Hann", arch.get("frequency_scaling", 1.0)) * extras["norm"]
+    dncnn_arch = {k: v for k, v in arch.items() if k != "frequency_scaling"}
+    return PostProcessing(_BatchedOperator(fbp_op), DnCNN(**dncnn_arch))
+
+
+def _lpg(op: odl.Operator, extras: Mapping[str, Any], arch: Mapping[str, Any]) -> nn.Module:
+    from odl_learned.nets import LearnedProximalGradient
+    from odl_learned.operators import ct
+
+    fbp_op = ct.fbp(extras["ray_trafo"], "Hann", 0.4) * extras["norm"]
+    return LearnedProximalGradient(_BatchedOperator(op), _BatchedOperator(op.adjoint),
+                                   init=_BatchedOperator(fbp_op), **arch)
+
+
 def _lpd(op: odl.Operator, extras: Mapping[str, Any], arch: Mapping[str, Any]) -> nn.Module:
     from odl_learned.nets import LearnedPrimalDual
 
@@ -195,6 +215,16 @@ LEARNED_METHODS: dict[str, LearnedMethod] = {
             "fbp-unet", "ct", _fbp_unet, {"frequency_scaling": 1.0},
             {"batch_size": 32, "learning_rate": 1e-3, "grad_clip": 1.0, "loss": "mse"},
             "FBP + U-Net post-processing (Jin et al. 2017)",
+        ),
+        LearnedMethod(
+            "fbp-dncnn", "ct", _fbp_dncnn, {"frequency_scaling": 1.0, "depth": 17, "features": 64},
+            {"batch_size": 32, "learning_rate": 1e-3, "grad_clip": 1.0, "loss": "mse"},
+            "FBP + DnCNN post-processing (Zhang et al. 2017)",
+        ),
+        LearnedMethod(
+            "lpg", "ct", _lpg, {"num_iter": 8},
+            {"batch_size": 32, "learning_rate": 1e-3, "grad_clip": 1.0, "loss": "mse"},
+            "learned proximal gradient (forward-backward with learned proximal networks), 8 iterations, FBP start",
         ),
         LearnedMethod(
             "lpd", "ct", _lpd, {"num_iter": 10, "num_primal": 5, "num_dual": 5, "hidden": 32},
