@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 GALLERY = ROOT / "doc" / "_static" / "gallery"
 NAMES = ("ct_operators", "bridge_training_loop", "torch_operator_in_odl_solver", "mri_masks", "tv_vs_fbp",
-         "lista_sparse_coding")
+         "lista_sparse_coding", "equivariance")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -74,6 +74,14 @@ def test_lista_beats_ista_with_as_many_iterations(tmp_path):
     # untrained LISTA is exactly 16 ISTA steps; training makes those 16 layers better
     assert abs(result["lista_untrained"] - result["ista_16"]) < 1e-4 * result["ista_16"]
     assert result["lista"] < 0.5 * result["ista_16"]
+
+
+def test_equivariance_example(tmp_path):
+    result = run("equivariance", tmp_path)
+    assert result["sinogram_error"] < 1e-4  # A R = S A up to float32 rounding
+    assert result["errors"]["fbp"] < 1e-3
+    assert result["errors"]["equivariant network"] < 1e-5
+    assert result["errors"]["ordinary CNN"] > 0.1
 
 
 @pytest.mark.parametrize("name", NAMES)
