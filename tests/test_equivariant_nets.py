@@ -347,3 +347,18 @@ def test_bad_input():
         GroupPool("sum")
     with pytest.raises(ValueError, match="reflections"):
         get_group("C4").index(0, 1)
+
+
+def test_inference_reuses_the_filter_bank_until_weights_change():
+    from odl_learned.nets import LiftingConv2d
+
+    torch.manual_seed(0)
+    lift = LiftingConv2d(1, 2, 3, "C4")
+    x = torch.randn(1, 1, 9, 9)
+    with torch.no_grad():
+        first = lift(x)
+        bank = lift._cached_bank[1]
+        assert torch.equal(lift(x), first) and lift._cached_bank[1] is bank  # reused
+        lift.weight.mul_(2.0)  # an in-place update invalidates it
+        assert torch.allclose(lift(x) - lift.bias.view(1, 2, 1, 1, 1), 2 * (first - lift.bias.view(1, 2, 1, 1, 1)))
+    assert torch.allclose(lift(x), lift(x).detach())  # with autograd: built afresh, same values

@@ -572,6 +572,20 @@ class _GroupConvBase(nn.Module):
         bias = None if self.bias is None else self.bias.repeat_interleave(self.group.order)
         return F.conv2d(x, bank, bias, padding=self.kernel_size // 2)
 
+    def _bank(self) -> torch.Tensor:
+        # Without autograd (inference) the filter bank is built once and reused until
+        # the weights change (in-place updates bump the tensor's version counter), so
+        # test-time cost is one conv2d, as for an ordinary CNN.
+        if torch.is_grad_enabled():
+            self._cached_bank = None
+            return self.filter_bank()
+        key = (self.weight._version, self.weight.data_ptr(), self.weight.dtype, self.weight.device)
+        cached = getattr(self, "_cached_bank", None)
+        if cached is None or cached[0] != key:
+            cached = (key, self.filter_bank())
+            self._cached_bank = cached
+        return cached[1]
+
     def extra_repr(self) -> str:
         return (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -669,7 +683,7 @@ class LiftingConv2d(_GroupConvBase):
         """Lift ``(B, in_channels, H, W)`` to ``(B, out_channels, |G|, H, W)``."""
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"x has shape {tuple(x.shape)}; expected (B, {self.in_channels}, H, W)")
-        y = self._conv(x, self.filter_bank())
+        y = self._conv(x, self._bank())
         return y.reshape(x.shape[0], self.out_channels, self.group.order, *y.shape[-2:])
 
 
@@ -768,7 +782,7 @@ class GroupConv2d(_GroupConvBase):
                 f"x has shape {tuple(x.shape)}; expected (B, {self.in_channels}, {order}, H, W)"
             )
         batch, _, _, height, width = x.shape
-        y = self._conv(x.reshape(batch, self.in_channels * order, height, width), self.filter_bank())
+        y = self._conv(x.reshape(batch, self.in_channels * order, height, width), self._bank())
         return y.reshape(batch, self.out_channels, order, *y.shape[-2:])
 
 
