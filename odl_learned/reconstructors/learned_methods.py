@@ -109,22 +109,24 @@ class _BatchedOperator(nn.Module):
         return self._function(t)
 
 
-def _fbp_unet(op: odl.Operator, extras: Mapping[str, Any], arch: Mapping[str, Any]) -> nn.Module:
-    from odl_learned.nets import UNet
+def _post_processing(network_class: type, extras: Mapping[str, Any], arch: Mapping[str, Any]) -> nn.Module:
     from odl_learned.operators import ct
 
     fbp_op = ct.fbp(extras["ray_trafo"], "Hann", arch.get("frequency_scaling", 1.0)) * extras["norm"]
-    unet_arch = {k: v for k, v in arch.items() if k != "frequency_scaling"}
-    return PostProcessing(_BatchedOperator(fbp_op), UNet(**unet_arch))
+    network_arch = {k: v for k, v in arch.items() if k != "frequency_scaling"}
+    return PostProcessing(_BatchedOperator(fbp_op), network_class(**network_arch))
+
+
+def _fbp_unet(op: odl.Operator, extras: Mapping[str, Any], arch: Mapping[str, Any]) -> nn.Module:
+    from odl_learned.nets import UNet
+
+    return _post_processing(UNet, extras, arch)
 
 
 def _fbp_dncnn(op: odl.Operator, extras: Mapping[str, Any], arch: Mapping[str, Any]) -> nn.Module:
     from odl_learned.nets import DnCNN
-    from odl_learned.operators import ct
 
-    fbp_op = ct.fbp(extras["ray_trafo"], "Hann", arch.get("frequency_scaling", 1.0)) * extras["norm"]
-    dncnn_arch = {k: v for k, v in arch.items() if k != "frequency_scaling"}
-    return PostProcessing(_BatchedOperator(fbp_op), DnCNN(**dncnn_arch))
+    return _post_processing(DnCNN, extras, arch)
 
 
 def _lpg(op: odl.Operator, extras: Mapping[str, Any], arch: Mapping[str, Any]) -> nn.Module:
@@ -208,32 +210,35 @@ class LearnedMethod:
         return f"{self.task}_{self.name.replace('-', '_')}"
 
 
+#: Default training of the CT methods (Adam, as Adler & Oktem; clipped gradients).
+_CT_TRAINING = {"batch_size": 32, "learning_rate": 1e-3, "grad_clip": 1.0, "loss": "mse"}
+
 LEARNED_METHODS: dict[str, LearnedMethod] = {
     m.name: m
     for m in (
         LearnedMethod(
             "fbp-unet", "ct", _fbp_unet, {"frequency_scaling": 1.0},
-            {"batch_size": 32, "learning_rate": 1e-3, "grad_clip": 1.0, "loss": "mse"},
+            _CT_TRAINING,
             "FBP + U-Net post-processing (Jin et al. 2017)",
         ),
         LearnedMethod(
             "fbp-dncnn", "ct", _fbp_dncnn, {"frequency_scaling": 1.0, "depth": 17, "features": 64},
-            {"batch_size": 32, "learning_rate": 1e-3, "grad_clip": 1.0, "loss": "mse"},
+            _CT_TRAINING,
             "FBP + DnCNN post-processing (Zhang et al. 2017)",
         ),
         LearnedMethod(
             "lpg", "ct", _lpg, {"num_iter": 8},
-            {"batch_size": 32, "learning_rate": 1e-3, "grad_clip": 1.0, "loss": "mse"},
+            _CT_TRAINING,
             "learned proximal gradient (forward-backward with learned proximal networks), 8 iterations, FBP start",
         ),
         LearnedMethod(
             "lpd", "ct", _lpd, {"num_iter": 10, "num_primal": 5, "num_dual": 5, "hidden": 32},
-            {"batch_size": 32, "learning_rate": 1e-3, "grad_clip": 1.0, "loss": "mse"},
+            _CT_TRAINING,
             "learned primal-dual (Adler & Oktem 2018), 10 iterations",
         ),
         LearnedMethod(
             "lgd", "ct", _lgd, {"num_iter": 10},
-            {"batch_size": 32, "learning_rate": 1e-3, "grad_clip": 1.0, "loss": "mse"},
+            _CT_TRAINING,
             "learned gradient descent (Adler & Oktem 2017), 10 iterations",
         ),
         LearnedMethod(
