@@ -18,10 +18,9 @@ a figure of PSNR against ``N``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 
+from odl_learned._io import atomic_write_json
 from odl_learned.evaluation.equivariance_study import STUDY_METHODS
 from odl_learned.evaluation.methods import methods_for, parse_methods
 from odl_learned.evaluation.problems import CT_PHANTOMS, MRI_PHANTOMS, SPLIT_SEEDS, ct_problem, mri_problem
@@ -153,7 +152,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         report["tuning"] = {"split": "validation", "metric": "psnr", "scores": tuning}
     print(report_table(report))
     if args.json:
-        _write_json(args.json, report)
+        atomic_write_json(args.json, report)
     if getattr(args, "figure", None):
         from odl_learned.evaluation.figures import save_reconstruction_figure
 
@@ -254,18 +253,7 @@ def run_equivariance(args: argparse.Namespace) -> dict:
     report = run_study(setting, progress=sys.stderr.isatty())
     print(study_table(report))
     if args.json:
-        _write_json(args.json, report)
+        atomic_write_json(args.json, report)
     if getattr(args, "figure", None):
         save_study_figure(args.figure, report)
     return report
-
-
-def _write_json(path: str, report: dict) -> None:
-    # written beside and renamed, so a report file is never half-written
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(report, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)

@@ -18,6 +18,8 @@ import platform
 import sys
 import time
 
+from odl_learned._io import atomic_write_json
+
 __all__ = ("add_parser", "run_train")
 
 
@@ -203,8 +205,5 @@ def _export(trainer, method, args, out, device, seconds, history, train_set, con
     }
     if history.get("val_psnr"):
         info["val_psnr"] = round(float(history["val_psnr"][-1]), 3)
-    tmp = info_path + f".tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(info, f, indent=2, default=str)
-    os.replace(tmp, info_path)
+    atomic_write_json(info_path, info, default=str)
     return info

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from odl_learned._io import atomic_write_text
+
 __all__ = ("jsonable", "settings_key", "cache_folder", "load_arrays", "writing_arrays")
 
 SETTINGS_FILE = "settings.json"
@@ -115,17 +117,6 @@ def load_arrays(folder: str | os.PathLike, settings: Mapping[str, Any],
     return arrays
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @contextmanager
 def writing_arrays(folder: str | os.PathLike, specs: Mapping[str, tuple[tuple[int, ...], Any]],
                    settings: Mapping[str, Any]) -> Iterator[dict[str, np.ndarray]]:
@@ -176,7 +167,7 @@ def writing_arrays(folder: str | os.PathLike, specs: Mapping[str, tuple[tuple[in
         for name, tmp in temps.items():
             os.replace(tmp, folder / f"{name}.npy")
         temps.clear()
-        _atomic_write_text(folder / SETTINGS_FILE, text)
+        atomic_write_text(folder / SETTINGS_FILE, text)
     finally:
         arrays.clear()
         for tmp in temps.values():

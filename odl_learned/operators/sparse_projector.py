@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import warnings
 
 import numpy as np
@@ -33,6 +32,7 @@ from odl.applications.tomo.backends.astra_setup import (
     astra_volume_geometry,
 )
 
+from odl_learned._io import atomic_write
 from odl_learned.bridge.convert import element_to_tensor, tensor_to_element, torch_dtype
 from odl_learned.bridge.weighting import space_weight
 
@@ -71,15 +71,7 @@ def projection_matrix(
     if os.path.exists(path):
         return scipy.sparse.load_npz(path).tocsr()
     matrix = _astra_matrix(geometry, vol_space)
-    os.makedirs(cache_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            scipy.sparse.save_npz(f, matrix, compressed=True)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, lambda f: scipy.sparse.save_npz(f, matrix, compressed=True))
     return matrix
 
 

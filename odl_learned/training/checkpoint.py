@@ -21,51 +21,18 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import torch
+
+from odl_learned._io import atomic_write, atomic_write_text
 
 __all__ = ("save_checkpoint", "load_checkpoint", "atomic_torch_save", "checkpoint_json_path")
 
 #: keys of a checkpoint copied into its JSON sidecar when present
 _JSON_KEYS = ("format", "step", "config", "sampler", "best")
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # e.g. Windows cannot open directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
-    """Call ``write(file)`` on a temporary file beside ``path``, then move it to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # also KeyboardInterrupt: never leave the temporary file
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-    return path
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
@@ -79,7 +46,7 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     ...     torch.load(p, weights_only=True)["w"].tolist(), sorted(os.listdir(d))
     ([1.0, 1.0], ['w.pt'])
     """
-    return _atomic_write(path, lambda f: torch.save(obj, f))
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def checkpoint_json_path(path: str | os.PathLike) -> Path:
@@ -140,7 +107,7 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
         except (TypeError, ValueError):
             text = None  # not JSON-able: the checkpoint itself is complete without it
         if text is not None:
-            _atomic_write(checkpoint_json_path(path), lambda f: f.write(text.encode()))
+            atomic_write_text(checkpoint_json_path(path), text)
     return path
 
 
