@@ -2,7 +2,7 @@ r"""The learned methods of the reference problems: networks wired to their opera
 
 Each :class:`LearnedMethod` says how to build its network for a forward
 operator (the ray transform and its adjoint enter unrolled networks through
-the bridge as batched torch functions), how it is trained by default, and
+the bridge as OperatorModule layers), how it is trained by default, and
 where its pretrained weights ship. :func:`load_pretrained` returns a
 :class:`~odl_learned.reconstructors.LearnedReconstructor`, i.e. a
 reconstructor that is also an ODL operator.
@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from odl_learned._checks import check_choice
-from odl_learned.bridge.compile import batched_torch_function
+from odl_learned.bridge import OperatorModule
 from odl_learned.reconstructors.learned import LearnedReconstructor
 
 __all__ = (
@@ -93,28 +93,12 @@ class Magnitude(nn.Module):
         return self.network(y).abs()
 
 
-class _BatchedOperator(nn.Module):
-    # an ODL operator as a batched torch function; holds no parameters and is
-    # not saved with the weights (it is rebuilt from the operator)
-    def __init__(self, op: odl.Operator) -> None:
-        super().__init__()
-        function = batched_torch_function(op)
-        if function is None:  # no batched torch form: the bridge's per-item path
-            from odl_learned.bridge import OperatorModule
-
-            function = OperatorModule(op)
-        self._function = function
-
-    def forward(self, t: torch.Tensor) -> torch.Tensor:
-        return self._function(t)
-
-
 def _post_processing(network_class: type, extras: Mapping[str, Any], arch: Mapping[str, Any]) -> nn.Module:
     from odl_learned.operators import ct
 
     fbp_op = ct.fbp(extras["ray_trafo"], "Hann", arch.get("frequency_scaling", 1.0)) * extras["norm"]
     network_arch = {k: v for k, v in arch.items() if k != "frequency_scaling"}
-    return PostProcessing(_BatchedOperator(fbp_op), network_class(**network_arch))
+    return PostProcessing(OperatorModule(fbp_op), network_class(**network_arch))
 
 
 def _fbp_unet(op: odl.Operator, extras: Mapping[str, Any], arch: Mapping[str, Any]) -> nn.Module:
@@ -134,21 +118,21 @@ def _lpg(op: odl.Operator, extras: Mapping[str, Any], arch: Mapping[str, Any]) -
     from odl_learned.operators import ct
 
     fbp_op = ct.fbp(extras["ray_trafo"], "Hann", 0.4) * extras["norm"]
-    return LearnedProximalGradient(_BatchedOperator(op), _BatchedOperator(op.adjoint),
-                                   init=_BatchedOperator(fbp_op), **arch)
+    return LearnedProximalGradient(OperatorModule(op), OperatorModule(op.adjoint),
+                                   init=OperatorModule(fbp_op), **arch)
 
 
 def _lpd(op: odl.Operator, extras: Mapping[str, Any], arch: Mapping[str, Any]) -> nn.Module:
     from odl_learned.nets import LearnedPrimalDual
 
-    return LearnedPrimalDual(_BatchedOperator(op), _BatchedOperator(op.adjoint), image_shape=op.domain.shape,
+    return LearnedPrimalDual(OperatorModule(op), OperatorModule(op.adjoint), image_shape=op.domain.shape,
                              **arch)
 
 
 def _lgd(op: odl.Operator, extras: Mapping[str, Any], arch: Mapping[str, Any]) -> nn.Module:
     from odl_learned.nets import LearnedGradientDescent
 
-    return LearnedGradientDescent(_BatchedOperator(op), _BatchedOperator(op.adjoint), image_shape=op.domain.shape,
+    return LearnedGradientDescent(OperatorModule(op), OperatorModule(op.adjoint), image_shape=op.domain.shape,
                                   **arch)
 
 
@@ -156,7 +140,7 @@ def _varnet(op: odl.Operator, extras: Mapping[str, Any], arch: Mapping[str, Any]
     from odl_learned.nets import VariationalNetwork
 
     # the Euclidean adjoint A^H (the ODL adjoint of a complex-domain operator is the same map)
-    return Magnitude(VariationalNetwork(_BatchedOperator(op), _BatchedOperator(op.adjoint), **arch))
+    return Magnitude(VariationalNetwork(OperatorModule(op), OperatorModule(op.adjoint), **arch))
 
 
 @dataclass(frozen=True)
