@@ -227,7 +227,8 @@ class Reconstructor(abc.ABC):
             )
         return x, info
 
-    def _batch(self, y: Batch) -> tuple[Batch, list[dict]]:
+    def _check_batch(self, y: Batch) -> bool:
+        """Check a batch ``(B, *data_shape)`` or ``(B, 1, *data_shape)``; return whether it has the channel axis."""
         shape = tuple(y.shape)
         data_shape = tuple(self.data_space.shape)
         nd = len(data_shape)
@@ -243,7 +244,12 @@ class Reconstructor(abc.ABC):
         is_complex_input = torch.is_complex(y) if isinstance(y, torch.Tensor) else np.iscomplexobj(y)
         if is_complex_input and not getattr(self.data_space, "is_complex", False):
             raise TypeError(f"y is complex but the data space {self.data_space!r} is real")
+        return channel
 
+    def _batch(self, y: Batch) -> tuple[Batch, list[dict]]:
+        channel = self._check_batch(y)
+        shape = tuple(y.shape)
+        data_shape = tuple(self.data_space.shape)
         items = y.reshape((shape[0], *data_shape))
         outputs, infos = [], []
         for item in items:

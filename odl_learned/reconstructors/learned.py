@@ -23,7 +23,6 @@ import odl
 import torch
 from odl.core.set.space import LinearSpaceElement
 
-from odl_learned._checks import check_finite
 from odl_learned.bridge.torch_operator import TorchOperator
 from odl_learned.reconstructors.base import Reconstructor
 
@@ -122,20 +121,16 @@ class LearnedReconstructor(Reconstructor):
 
     def _batch(self, y):
         # the whole batch through the network at once (in chunks), not item by item
+        channel = self._check_batch(y)
         shape = tuple(y.shape)
         data_shape = tuple(self.data_space.shape)
-        nd = len(data_shape)
-        if len(shape) not in (nd + 1, nd + 2) or shape[len(shape) - nd:] != data_shape:
-            expected = ", ".join(str(s) for s in data_shape)
-            raise ValueError(f"y has shape {shape}; expected (B, {expected}) or (B, 1, {expected})")
-        check_finite("y", y)
         tensor = y if isinstance(y, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(y))
         flat = tensor.reshape(shape[0], *data_shape)
         with torch.no_grad():
             chunks = [self._operator.batched_call(flat[i:i + self._batch_size])
                       for i in range(0, shape[0], self._batch_size)]
         out = torch.cat(chunks) if chunks else flat.new_zeros((0, *self.reco_space.shape))
-        if len(shape) == nd + 2:
+        if channel:
             out = out.reshape(shape[0], 1, *self.reco_space.shape)
         if isinstance(y, torch.Tensor):
             return out.to(y.device), [{} for _ in range(shape[0])]
