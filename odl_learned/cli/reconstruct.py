@@ -101,17 +101,12 @@ def run_reconstruct(args: argparse.Namespace) -> np.ndarray:
 
 
 def _simulate_ct_data(args: argparse.Namespace, problem) -> tuple[np.ndarray, np.ndarray]:
-    """Read the DICOM slice and simulate its data as the reference problem does (no inverse crime)."""
-    from odl_learned import data
-    from odl_learned.operators import ct, noise
+    """Read the DICOM slice and measure it as the reference problem does (no inverse crime)."""
+    from odl_learned.data import read_ct_dicom
+    from odl_learned.evaluation.problems import measure_ct
 
-    space = problem.op.domain
-    truth = data.read_ct_dicom(args.input, space.shape)
-    ray_trafo, norm = problem.extras["ray_trafo"], problem.extras["norm"]
-    fine = data.fine_space(space)
-    ray_trafo_fine = ct.ray_transform(fine, geometry=ray_trafo.geometry)
-    clean = problem.op.range.element(ray_trafo_fine(data.upsample(space.element(truth), fine)).asarray() / norm)
-    y = noise.gaussian_noise(clean, args.noise, seed=args.seed) if args.noise else clean
+    truth = read_ct_dicom(args.input, problem.op.domain.shape)
+    y = measure_ct(problem.op.domain.element(truth), problem.extras, noise_level=args.noise, seed=args.seed)
     return truth, y.asarray()
 
 

@@ -21,7 +21,7 @@ import odl
 from odl_learned._checks import check_choice, check_positive
 from odl_learned.operators import ct, mri, noise
 
-__all__ = ("InverseProblem", "ct_problem", "mri_problem", "CT_PHANTOMS", "MRI_PHANTOMS", "SPLIT_SEEDS")
+__all__ = ("InverseProblem", "ct_problem", "measure_ct", "mri_problem", "CT_PHANTOMS", "MRI_PHANTOMS", "SPLIT_SEEDS")
 
 CT_PHANTOMS = ("ellipses", "shepp-logan", "real")
 MRI_PHANTOMS = ("brain", "shepp-logan")
@@ -75,25 +75,54 @@ class InverseProblem:
         return self.op.domain
 
 
-def _ct_images(phantom: str, space, fine, num_images: int, seed: int):
+def _ct_images(phantom: str, space, num_images: int, seed: int):
     from odl_learned import data
 
     if phantom == "ellipses":
-        for index in range(num_images):
-            yield data.random_ellipses_pair(space, fine.shape, seed, index=index)
-    elif phantom == "shepp-logan":
-        # as for every phantom here (and in dival): the data come from the
-        # bilinear upscaling of the ground truth, projected on the fine grid
-        x_true = data.shepp_logan(space)
-        for _ in range(num_images):
-            yield x_true, data.upsample(x_true, fine)
-    else:
-        slices = data.real_ct_slices(space.shape)
-        if num_images > len(slices):
-            raise ValueError(f"only {len(slices)} real CT slices are available, asked for {num_images}")
-        for arr in slices[:num_images]:
-            x_true = space.element(arr)
-            yield x_true, data.upsample(x_true, fine)
+        return [data.random_ellipses(space, seed, index=index) for index in range(num_images)]
+    if phantom == "shepp-logan":
+        return [data.shepp_logan(space)] * num_images
+    slices = data.real_ct_slices(space.shape)
+    if num_images > len(slices):
+        raise ValueError(f"only {len(slices)} real CT slices are available, asked for {num_images}")
+    return [space.element(arr) for arr in slices[:num_images]]
+
+
+def measure_ct(x_true, extras: dict, *, noise_level: float, seed: int):
+    """Return the data of ``x_true`` as the CT reference problem measures them.
+
+    As dival does, and for every phantom alike: the image is upscaled
+    bilinearly to the fine grid, projected there with the same geometry
+    (so there is no inverse crime), divided by the norm of the coarse ray
+    transform, and Gaussian noise of ``noise_level`` times the mean of
+    ``|y|`` is added with ``seed``.
+
+    Parameters
+    ----------
+    x_true : odl element
+        Image in the problem's image space.
+    extras : dict
+        ``problem.extras`` of :func:`ct_problem` (``ray_trafo``,
+        ``ray_trafo_fine``, ``norm``).
+    noise_level : float
+        Relative noise level (0: no noise).
+    seed : int
+        Seed of the noise.
+
+    Examples
+    --------
+    >>> problem = ct_problem(num_images=1, size=32, fine_size=64, noise_level=0.0)
+    >>> y, x_true = problem.pairs[0]
+    >>> y_again = measure_ct(x_true, problem.extras, noise_level=0.0, seed=0)
+    >>> bool((y_again - y).norm() == 0)
+    True
+    """
+    from odl_learned.data import upsample
+
+    ray_trafo_fine = extras["ray_trafo_fine"]
+    x_fine = upsample(x_true, ray_trafo_fine.domain)
+    clean = extras["ray_trafo"].range.element(ray_trafo_fine(x_fine).asarray() / extras["norm"])
+    return noise.gaussian_noise(clean, noise_level, seed=seed) if noise_level else clean
 
 
 def ct_problem(
@@ -152,18 +181,18 @@ def ct_problem(
     # a fixed start makes the power method, and so the normalisation, reproducible
     norm = float(ray_trafo.norm(estimate=True, xstart=space.one()))
     op = ray_trafo / norm
-    pairs = []
-    for index, (x_true, x_fine) in enumerate(_ct_images(phantom, space, fine, num_images, seed)):
-        clean = op.range.element(ray_trafo_fine(x_fine).asarray() / norm)
-        y = noise.gaussian_noise(clean, noise_level, seed=seed * 100_003 + index) if noise_level else clean
-        pairs.append((y, x_true))
+    extras = {"ray_trafo": ray_trafo, "ray_trafo_fine": ray_trafo_fine, "norm": norm}
+    pairs = [
+        (measure_ct(x_true, extras, noise_level=noise_level, seed=seed * 100_003 + index), x_true)
+        for index, x_true in enumerate(_ct_images(phantom, space, num_images, seed))
+    ]
     setting = {
         "phantom": phantom, "num_images": num_images, "size": size, "num_angles": num_angles,
         "geometry": geometry, "noise": f"gaussian, std {noise_level} x mean|y|",
         "data_grid": f"{fine_size}x{fine_size} (no inverse crime)", "operator": "ray transform / its norm",
         "seed": seed,
     }
-    return InverseProblem("ct", op, pairs, setting, {"ray_trafo": ray_trafo, "norm": norm})
+    return InverseProblem("ct", op, pairs, setting, extras)
 
 
 def _mri_images(phantom: str, shape, num_images: int, split: str):
