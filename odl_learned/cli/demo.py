@@ -49,6 +49,7 @@ def run_demo(args: argparse.Namespace) -> dict:
     0
     """
     from odl_learned.cli.benchmark import run_benchmark
+    from odl_learned.cli.main import build_parser
 
     if args.num_images < 1:
         raise ValueError(f"--num-images must be a positive integer, got {args.num_images}")
@@ -61,12 +62,12 @@ def run_demo(args: argparse.Namespace) -> dict:
         # learned methods appear where their weights ship with this installation
         methods = [m for m in methods if m not in LEARNED_METHODS or has_weights(m)]
         print(f"\n{task.upper()}: held-out test images, methods {', '.join(methods)}")
-        bench_args = argparse.Namespace(
-            task=task, quick=True, json=os.path.join(args.out, f"demo_{task}.json"),
-            figure=os.path.join(args.out, f"demo_{task}.png"), phantom=None, num_images=args.num_images,
-            noise=None, angles=30, acceleration=4.0, pattern="random", coils=1, size=128,
-            methods=",".join(methods), tune=False,
-        )
+        # the benchmark's own parser supplies every other option's default
+        bench_args = build_parser().parse_args([
+            "benchmark", task, "--quick", "--num-images", str(args.num_images), "--methods", ",".join(methods),
+            "--json", os.path.join(args.out, f"demo_{task}.json"),
+            "--figure", os.path.join(args.out, f"demo_{task}.png"),
+        ])
         reports[task] = run_benchmark(bench_args)
     print(f"\nfigures and reports in {os.path.abspath(args.out)} ({time.perf_counter() - start:.0f} s)")
     return reports
