@@ -349,11 +349,11 @@ def equivariance_error(reconstructor: Any, group: Any, data: Any, *, op: odl.Ope
     items = [d[0] if isinstance(d, tuple) else d for d in data]
     if not items or not elements:
         raise ValueError("equivariance_error needs at least one data item and one non-identity group element")
+    reconstructions = [reconstructor(y) for y in items]  # Phi(y) once, for every group element
     errors = []
     for g in elements:
         data_action = data_rotation(op, group.angle(g))
-        for y in items:
-            x = reconstructor(y)
+        for y, x in zip(items, reconstructions):
             image_action = group.action(x.space, g)
             x_rotated_data = reconstructor(op.range.element(data_action(y).asarray()))
             difference = x_rotated_data.asarray() - image_action(x).asarray()
