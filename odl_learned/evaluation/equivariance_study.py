@@ -1110,8 +1110,6 @@ def save_study_figure(path: str, report: Mapping[str, Any]) -> str:
     ...     os.path.getsize(save_study_figure(os.path.join(d, "f.png"), report)) > 0
     True
     """
-    import os
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -1140,9 +1138,6 @@ def save_study_figure(path: str, report: Mapping[str, Any]) -> str:
     axes[0][0].set_ylabel("PSNR (dB)")
     axes[0][-1].legend(fontsize=8)
     fig.suptitle("Equivariance by design: learned proximal gradient, CT", fontsize=10)
-    fig.tight_layout()
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    from odl_learned.evaluation.figures import save_figure
+
+    return save_figure(fig, path)

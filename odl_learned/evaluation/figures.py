@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ("save_reconstruction_figure",)
+__all__ = ("save_reconstruction_figure", "save_figure")
 
 
 def save_reconstruction_figure(
@@ -64,6 +64,25 @@ def save_reconstruction_figure(
         ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path: str | os.PathLike) -> str:
+    """Lay out ``fig``, save it to ``path`` (creating its folder), close it; return the path.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     f = save_figure(plt.figure(), os.path.join(d, "sub", "f.png"))
+    ...     os.path.getsize(f) > 0
+    True
+    """
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
