@@ -358,6 +358,27 @@ def test_rbf_potential_is_antiderivative():
     torch.testing.assert_close(phi.potential(torch.zeros(1, 2, 1).double()), torch.zeros(1, 2, 1).double())
 
 
+@pytest.mark.parametrize("chunk", [1, 3, 31])
+def test_rbf_activation_matches_the_gaussian_sum_with_exact_gradients(monkeypatch, chunk):
+    from odl_learned.nets import varnet
+
+    monkeypatch.setattr(varnet._RBFSum, "chunk", {"cpu": chunk})
+    torch.manual_seed(0)
+    phi = RBFActivation(3, num_rbf=7, rbf_range=1.5).double()
+    with torch.no_grad():
+        phi.weight.normal_()
+    z = (2 * torch.randn(2, 3, 4, 5, dtype=torch.float64)).requires_grad_()
+    gauss = torch.exp(-((z.unsqueeze(-1) - phi.centres) ** 2) / (2 * phi.sigma**2))
+    torch.testing.assert_close(phi(z), (phi.weight.reshape(1, 3, 1, 1, 7) * gauss).sum(-1))
+    assert torch.autograd.gradcheck(phi, (z,))
+    assert torch.autograd.gradgradcheck(phi, (z,))
+    weight = phi.weight.detach().clone().requires_grad_()
+    apply = lambda w: varnet._RBFSum.apply(z.detach(), w, phi.centres, phi.sigma)  # noqa: E731
+    assert torch.autograd.gradcheck(apply, (weight,))
+    with pytest.raises(ValueError, match="expected"):
+        phi(torch.zeros(2, 4, 3))
+
+
 def test_varnet_layouts_gradients_and_bad_input():
     torch.manual_seed(0)
     F2 = lambda x: torch.fft.fft2(x, norm="ortho")  # noqa: E731  (B, 1, H, W) -> (B, 1, H, W)

@@ -46,6 +46,64 @@ __all__ = ("RBFActivation", "VariationalNetwork")
 TensorMap = Callable[[torch.Tensor], torch.Tensor]
 
 
+class _RBFSum(torch.autograd.Function):
+    """:math:`\\sum_j w_{cj} e^{-(z - \\mu_j)^2 / (2 \\sigma^2)}`, a few Gaussians at a time.
+
+    Written by hand because the broadcast form ``(w * exp(-(z[..., None] - mu)**2 ...)).sum(-1)``
+    makes autograd keep a tensor with one entry per pixel, channel *and* centre
+    (31 times the activation map: about 0.4 GB per stage for a batch of eight
+    128x128 images with 24 filters), which makes training allocation-bound. Here
+    forward and backward loop over chunks of centres and keep only ``z``; the backward
+    uses differentiable operations, so double backward still works.
+    """
+
+    #: Centres handled at once per device type: a trade between memory (chunk x the
+    #: activation map) and kernel launches. One at a time is fastest on a CPU (measured
+    #: 1.4 s against 1.9 s for 8 at once, a (8, 24, 128, 128) map, forward and backward,
+    #: 2 cores); a GPU is launch-bound at one at a time.
+    chunk = {"cpu": 1}
+    default_chunk = 8
+
+    @staticmethod
+    def _terms(z, weight, centres, sigma):
+        """Yield ``(z - mu_j, gauss_j, w_cj)`` for a chunk of centres, along a new last axis."""
+        shape = (1, weight.shape[0]) + (1,) * (z.ndim - 2) + (-1,)
+        z = z.unsqueeze(-1)
+        chunk = _RBFSum.chunk.get(z.device.type, _RBFSum.default_chunk)
+        for start in range(0, centres.numel(), chunk):
+            stop = start + chunk
+            diff = z - centres[start:stop]
+            yield diff, torch.exp(diff * diff / (-2.0 * sigma**2)), weight[:, start:stop].reshape(shape)
+
+    @staticmethod
+    def forward(ctx, z, weight, centres, sigma):
+        ctx.save_for_backward(z, weight, centres)
+        ctx.sigma = sigma
+        out = torch.zeros_like(z)
+        for _, gauss, w in _RBFSum._terms(z, weight, centres, sigma):
+            out = out + (w * gauss).sum(-1)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        z, weight, centres = ctx.saved_tensors
+        sigma = ctx.sigma
+        need_z, need_w = ctx.needs_input_grad[:2]
+        grad_z = torch.zeros_like(z) if need_z else None
+        grad_w = [] if need_w else None
+        reduce_dims = [0] + list(range(2, z.ndim))
+        grad = grad.unsqueeze(-1)
+        for diff, gauss, w in _RBFSum._terms(z, weight, centres, sigma):
+            weighted = grad * gauss
+            if need_z:
+                grad_z = grad_z - ((w / sigma**2) * diff * weighted).sum(-1)
+            if need_w:
+                grad_w.append(weighted.sum(dim=reduce_dims))
+        if need_w:
+            grad_w = torch.cat(grad_w, dim=-1)
+        return grad_z, grad_w, None, None
+
+
 class RBFActivation(nn.Module):
     """Per-channel activations :math:`\\phi_c(z) = \\sum_j w_{cj} e^{-(z - \\mu_j)^2 / (2 \\sigma^2)}`.
 
@@ -93,8 +151,9 @@ class RBFActivation(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Apply :math:`\\phi_c` to channel ``c`` of ``z`` (shape ``(N, C, ...)``)."""
-        diff, weight, _ = self._shaped(z)
-        return (weight * torch.exp(-(diff**2) / (2 * self.sigma**2))).sum(-1)
+        if z.ndim < 2 or z.shape[1] != self.weight.shape[0]:
+            raise ValueError(f"z has shape {tuple(z.shape)}; expected (N, {self.weight.shape[0]}, ...)")
+        return _RBFSum.apply(z, self.weight.to(z.dtype), self.centres.to(z.dtype), self.sigma)
 
     def potential(self, z: torch.Tensor) -> torch.Tensor:
         """The antiderivative :math:`\\rho_c` with :math:`\\rho_c(0) = 0` and :math:`\\rho_c' = \\phi_c`.
