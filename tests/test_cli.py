@@ -132,3 +132,23 @@ def test_reconstruct_rejects_non_dicom_and_mri_dicom(tmp_path, capsys):
     assert "not a readable DICOM file" in capsys.readouterr().err
     assert main(["reconstruct", "mri", str(bad), str(tmp_path / "x.npy")]) == 2
     assert "DICOM input is read for CT only" in capsys.readouterr().err
+
+
+def test_train_init_continues_from_weights_and_keeps_their_budget(tmp_path, capsys):
+    import torch
+
+    common = ["--task", "ct", "--steps", "2", "--batch-size", "1", "--num-train", "2", "--num-val", "1",
+              "--size", "32", "--num-workers", "0", "--quiet"]
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert main(["train", "lgd", *common, "--out", str(first)]) == 0
+    start = torch.load(first / "ct_lgd.pt", weights_only=True)
+    assert main(["train", "lgd", *common, "--lr", "1e-12", "--out", str(second),
+                 "--init", str(first / "ct_lgd.pt")]) == 0
+    after = torch.load(second / "ct_lgd.pt", weights_only=True)
+    for name, value in start.items():  # (almost) no learning: the weights are the initial ones
+        torch.testing.assert_close(after[name], value, msg=name)
+    info = json.loads((second / "ct_lgd.json").read_text())
+    assert info["steps"] == 2 and info["init"]["steps"] == 2
+    assert info["total_steps"] == 4 and info["total_samples_seen"] == 4
+    assert main(["train", "lgd", *common, "--out", str(tmp_path / "third"), "--init", str(tmp_path / "no.pt")]) == 2
+    assert "no such weights file" in capsys.readouterr().err

@@ -115,6 +115,7 @@ def run_train(args: argparse.Namespace) -> dict:
         if not os.path.exists(args.init):
             raise FileNotFoundError(f"no such weights file: {args.init!r}")
         network.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=True))
+        args.init_info = _init_info(args.init)
     settings = dict(method.train)
     if args.batch_size is not None:
         settings["batch_size"] = args.batch_size
@@ -174,6 +175,28 @@ class _TimeBudget:
             trainer.request_stop()
 
 
+def _command() -> str | None:
+    """The command line that ran this training, as ``odl-learned ...`` (None inside other programs)."""
+    program = os.path.basename(sys.argv[0]) if sys.argv else ""
+    if program in ("odl-learned", "main.py", "__main__.py"):
+        return "odl-learned " + " ".join(sys.argv[1:])
+    return None
+
+
+def _init_info(weights: str) -> dict:
+    """What the starting weights had seen, from the info file beside them (if any)."""
+    info = {"weights": os.path.basename(weights)}
+    path = os.path.splitext(weights)[0] + ".json"
+    if os.path.exists(path):
+        with open(path) as f:
+            before = json.load(f)
+        for key in ("total_steps", "steps", "total_samples_seen", "samples_seen", "total_wall_seconds",
+                    "wall_seconds", "device", "train_config", "val_psnr", "init"):
+            if key in before:
+                info[key] = before[key]
+    return info
+
+
 def _export(trainer, method, args, out, device, seconds, history, train_set, config) -> dict:
     import torch
 
@@ -200,9 +223,18 @@ def _export(trainer, method, args, out, device, seconds, history, train_set, con
         "wall_seconds": round(previous.get("wall_seconds", 0.0) + seconds, 1),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "torch": torch.__version__,
-        "command": "odl-learned " + " ".join(sys.argv[1:]) if sys.argv and "odl-learned" in sys.argv[0] else None,
+        "command": _command(),
         "weights": weights,
     }
+    init = getattr(args, "init_info", None)
+    if init is not None:
+        # fine-tuned from earlier weights: keep their history so the budget reported is the whole one
+        info["init"] = init
+        info["total_steps"] = info["steps"] + init.get("total_steps", init.get("steps", 0))
+        info["total_samples_seen"] = info["samples_seen"] + init.get("total_samples_seen",
+                                                                     init.get("samples_seen", 0))
+        info["total_wall_seconds"] = round(info["wall_seconds"] + init.get("total_wall_seconds",
+                                                                          init.get("wall_seconds", 0.0)), 1)
     if history.get("val_psnr"):
         info["val_psnr"] = round(float(history["val_psnr"][-1]), 3)
     atomic_write_json(info_path, info, default=str)

@@ -177,8 +177,9 @@ def evaluate(
         if hasattr(reconstructor, "num_parameters"):
             result.info["params"] = reconstructor.num_parameters()
             budget = reconstructor.training_info
-            result.info["training"] = {k: budget[k] for k in ("steps", "samples_seen", "num_train_images",
-                                                               "wall_seconds", "device") if k in budget}
+            keys = ("steps", "samples_seen", "num_train_images", "wall_seconds", "device",
+                    "total_steps", "total_samples_seen", "total_wall_seconds")
+            result.info["training"] = {k: budget[k] for k in keys if k in budget}
         results[name] = result
     return results
 
