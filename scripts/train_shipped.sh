@@ -8,6 +8,7 @@
 #   INIT=1   continue from the shipped weights in odl_learned/weights (a fresh optimiser
 #            and learning-rate schedule; the exported info file keeps the earlier budget)
 #   EXTRA    more options for every `odl-learned train` call, e.g. "--lr 5e-4"
+#   CT_EXTRA, MRI_EXTRA  more options for the CT or MRI trainings only, e.g. MRI_EXTRA="--augment 8"
 #
 # The CT training pairs (dival ellipses, NUM_TRAIN images, default 8000) are generated
 # once into RUN_DIR/cache and memory-mapped by the CT trainings, which share the
@@ -35,7 +36,7 @@ train() {  # train METHOD TASK MINUTES EXTRA...
 ct_methods=()
 for method in $METHODS; do
   case $method in
-    varnet) train varnet mri "$MINUTES" --num-workers 2 & ;;
+    varnet) train varnet mri "$MINUTES" --num-workers 2 ${MRI_EXTRA:-} & ;;
     *) ct_methods+=("$method") ;;
   esac
 done
@@ -45,7 +46,7 @@ if [ ${#ct_methods[@]} -gt 0 ]; then
   left=$(python -c "print(max(1.0, $MINUTES - $elapsed / 60))")
   echo "CT training data: $NUM_TRAIN pairs in ${elapsed} s; CT budget $left min"
   for method in "${ct_methods[@]}"; do
-    train "$method" ct "$left" --num-train "$NUM_TRAIN" --cache-dir "$RUN_DIR/cache" --num-workers 3 &
+    train "$method" ct "$left" --num-train "$NUM_TRAIN" --cache-dir "$RUN_DIR/cache" --num-workers 3 ${CT_EXTRA:-} &
   done
 fi
 wait

@@ -82,6 +82,8 @@ def test_reconstruct_round_trip(tmp_path):
         (["benchmark", "ct", "--geometry", "cone"], "unknown geometry 'cone'"),
         (["reconstruct", "ct", "missing.npy", "x.npy"], "no such input file"),
         (["reconstruct", "ct", "y.txt", "x.npy"], "must be a .npy file"),
+        (["train", "lpd", "--task", "ct", "--augment", "4"], "--augment is for --task mri"),
+        (["train", "varnet", "--task", "mri", "--augment", "0"], "augment must be"),
     ],
 )
 def test_bad_input_exits_2_without_traceback(args, message, capsys):

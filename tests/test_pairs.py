@@ -352,3 +352,23 @@ def test_bad_input():
         PairDataset(np.zeros((2, 3)), lambda t: t, seed=-1)
     with pytest.raises(TypeError, match="index must be an integer"):
         PairDataset(np.zeros((2, 3)), lambda t: t)[0.5]
+
+
+def test_mri_brain_pairs_augment_mirrors_and_draws_new_noise():
+    n = 3
+    plain = mri_brain_pairs("train", n, size=32)
+    augmented = mri_brain_pairs("train", n, size=32, augment=4)
+    assert len(augmented) == 4 * n and augmented.setting["augment"]["copies"] == 4
+    for i in range(n):
+        x = plain[i][1]
+        for copy in range(4):
+            expected = x.flip(-2) if copy % 2 else x  # axis 0 of a slice: left to right
+            torch.testing.assert_close(augmented[copy * n + i][1], expected, rtol=0, atol=0)
+        # copies 0 and 2 have the same image and different noise
+        y0, y2 = augmented[i][0], augmented[2 * n + i][0]
+        difference = (y0 - y2).abs().max()
+        assert 0 < difference < 0.2 * y0.abs().max()
+    with pytest.raises(ValueError, match="training split only"):
+        mri_brain_pairs("validation", 2, size=32, augment=2)
+    with pytest.raises(ValueError, match="augment"):
+        mri_brain_pairs("train", 2, size=32, augment=0)

@@ -59,6 +59,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="time budget: after 100 steps the run is shortened so that it (and its learning-rate "
                         "schedule) ends within it; a hard stop at the budget saves a resumable checkpoint")
     parser.add_argument("--cache-dir", help="CT: cache the generated training pairs on disk here (memory-mapped)")
+    parser.add_argument("--augment", type=int, default=1,
+                        help="MRI: copies of each training slice, odd ones mirrored, each with its own noise "
+                        "(default 1: none)")
     parser.add_argument("--validate-every", type=int, default=250, help="validate every N steps (default 250)")
     parser.add_argument("--checkpoint-every", type=int, default=250, help="checkpoint every N steps (default 250)")
     parser.add_argument("--amp", action="store_true", help="mixed precision (bfloat16) on CUDA")
@@ -75,7 +78,7 @@ def _datasets(args: argparse.Namespace):
         train = pairs.ct_ellipse_pairs("train", args.num_train, size=args.size, cache_dir=args.cache_dir)
         val = pairs.ct_ellipse_pairs("validation", args.num_val, size=args.size)
     else:
-        train = pairs.mri_brain_pairs("train", size=args.size)
+        train = pairs.mri_brain_pairs("train", size=args.size, augment=args.augment)
         val = pairs.mri_brain_pairs("validation", min(args.num_val, 8), size=args.size)
     return train, val
 
@@ -103,6 +106,8 @@ def run_train(args: argparse.Namespace) -> dict:
     method = LEARNED_METHODS[args.method]
     if method.task != args.task:
         raise ValueError(f"method {args.method!r} is for task {method.task!r}, not {args.task!r}")
+    if args.augment != 1 and args.task != "mri":
+        raise ValueError(f"--augment is for --task mri (CT draws new images instead), got --task {args.task}")
     if args.max_minutes is not None and not args.max_minutes > 0:
         raise ValueError(f"--max-minutes must be positive, got {args.max_minutes}")
     out = args.out or os.path.join("runs", method.key)

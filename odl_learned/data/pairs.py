@@ -936,6 +936,7 @@ def mri_brain_pairs(
     noise_level: float = 0.02,
     center_fraction: float = 0.08,
     seed: int = SPLIT_SEEDS["test"],
+    augment: int = 1,
     cache_dir: str | Path | None = None,
 ) -> PairDataset:
     """Return MRI pairs from the shipped brain slices of one split.
@@ -971,13 +972,20 @@ def mri_brain_pairs(
         Seed of the **operator** (mask and coil maps), the same for all
         splits so that a network trained on ``'train'`` fits the ``'test'``
         operator. The default is that of the reference test problem.
+    augment : int, optional
+        Training split only: copies of each slice (default 1). Copy ``c``
+        (items ``c * num_images ...``) is mirrored left to right when ``c`` is
+        odd, and every item has its own noise, so ``augment=8`` holds each
+        slice and its mirror image with four noise draws each. One subject's
+        58 slices are little data for a learned method; this keeps it from
+        learning the noise of each slice by heart.
     cache_dir : str or os.PathLike, optional
         Generate all pairs once and memory-map them from there.
 
     Returns
     -------
     pairs : PairDataset
-        Items ``(y, x)``: ``y`` complex64 of shape ``(1, size, size)`` (one
+        ``augment * num_images`` items ``(y, x)``: ``y`` complex64 of shape ``(1, size, size)`` (one
         coil) or ``(1, num_coils, size, size)``, ``x`` float32 of shape
         ``(1, size, size)``; ``pairs.op`` is the
         :class:`~odl_learned.operators.mri.SubsampledFourier` operator.
@@ -996,6 +1004,9 @@ def mri_brain_pairs(
     (torch.Size([1, 4, 32, 32]), torch.complex64, torch.Size([1, 32, 32]), torch.float32)
     >>> pairs.setting["slice_indices"]
     [47, 54]
+    >>> train = mri_brain_pairs("train", 3, size=32, augment=2)
+    >>> len(train), bool((train[3][1] == train[0][1].flip(-2)).all())  # copy 1 is mirrored
+    (6, True)
     """
     from odl_learned.data.real import brain_slice_indices, brain_slices
 
@@ -1015,6 +1026,12 @@ def mri_brain_pairs(
         raise ValueError(f"split {split!r} has {len(slices)} brain slices, asked for {num_images}")
     # spread over the split's range, as evaluation.problems does
     picks = np.linspace(0, len(slices) - 1, num_images).round().astype(int)
+    augment = int(check_positive("augment", augment, integer=True))
+    if augment > 1 and split != "train":
+        raise ValueError(f"augment={augment} is for the training split only, not {split!r}")
+    images = slices[picks]
+    if augment > 1:  # axis 0 of a slice runs from left to right
+        images = np.concatenate([images[:, ::-1] if c % 2 else images for c in range(augment)])
     setting = {
         "name": f"mri_brain_{split}", "task": "mri", "phantom": "brain", "split": split, "size": size,
         "slice_indices": brain_slice_indices(brain_split)[picks].tolist(),
@@ -1025,5 +1042,7 @@ def mri_brain_pairs(
         "noise_level": noise_level, "operator_seed": seed, "seed": SPLIT_SEEDS[split],
         "ground_truth": "real magnitude image (float32); data complex64 k-space, zero off the mask",
     }
-    return PairDataset(slices[picks], forward, noise=ComplexGaussianNoise(noise_level, mask),
+    if augment > 1:
+        setting["augment"] = {"copies": augment, "odd copies": "mirrored left to right", "noise": "own per item"}
+    return PairDataset(images, forward, noise=ComplexGaussianNoise(noise_level, mask),
                        seed=SPLIT_SEEDS[split], setting=setting, cache_dir=cache_dir)
