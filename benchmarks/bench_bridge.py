@@ -8,22 +8,26 @@
    function it wraps (the bridge's overhead).
 
 Run: ``python benchmarks/bench_bridge.py [--batch 32] [--size 128] [--angles 30] [--repeats 7]``.
-Prints medians and the ratios; ``--json FILE`` writes them.
+The two of each pair are timed alternately after one warm-up call each; prints
+medians and the ratios; ``--json FILE`` writes them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
+import sys
+from pathlib import Path
 
 import odl
 import torch
 from odl.contrib.torch import OperatorModule as OdlContribOperatorModule
 
-from odl_learned.bridge import OperatorModule, TorchNativeOperator
-from odl_learned.operators import ct
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import alternating_medians  # noqa: E402
+
+from odl_learned.bridge import OperatorModule, TorchNativeOperator  # noqa: E402
+from odl_learned.operators import ct  # noqa: E402
 
 
 class _Fourier(TorchNativeOperator):
@@ -31,16 +35,6 @@ class _Fourier(TorchNativeOperator):
 
     def torch_call(self, x):
         return torch.fft.fft2(x, norm="ortho").real
-
-
-def _median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up: builds caches, matrices on first use
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _forward_backward(layer, x):
@@ -66,14 +60,16 @@ def main(argv=None) -> dict:
 
     ours = OperatorModule(ct.ray_transform(space, args.angles))
     theirs = OdlContribOperatorModule(ct.ray_transform(space, args.angles, impl="astra_cpu"))
-    t_ours = _median_seconds(_forward_backward(ours, x), args.repeats)
-    t_theirs = _median_seconds(_forward_backward(theirs, x), args.repeats)
+    ct_times = alternating_medians({"ours": _forward_backward(ours, x), "theirs": _forward_backward(theirs, x)},
+                                   args.repeats)
+    t_ours, t_theirs = ct_times["ours"], ct_times["theirs"]
 
     torch_space = odl.uniform_discr([0, 0], [1, 1], (n, n), impl="pytorch", dtype="float32")
     native = _Fourier(torch_space, torch_space, linear=True)
     wrapped = OperatorModule(native)
-    t_wrapped = _median_seconds(_forward_backward(wrapped, x), args.repeats)
-    t_bare = _median_seconds(_forward_backward(native.torch_call, x), args.repeats)
+    native_times = alternating_medians({"wrapped": _forward_backward(wrapped, x),
+                                        "bare": _forward_backward(native.torch_call, x)}, args.repeats)
+    t_wrapped, t_bare = native_times["wrapped"], native_times["bare"]
 
     result = {
         "setting": {"batch": args.batch, "size": n, "angles": args.angles, "repeats": args.repeats,

@@ -31,14 +31,18 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
+import sys
+from pathlib import Path
 
 import odl
 import torch
 
-from odl_learned.bridge import OperatorModule
-from odl_learned.nets import LearnedPrimalDual, count_parameters
-from odl_learned.operators import ct
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import seconds  # noqa: E402
+
+from odl_learned.bridge import OperatorModule  # noqa: E402
+from odl_learned.nets import LearnedPrimalDual, count_parameters  # noqa: E402
+from odl_learned.operators import ct  # noqa: E402
 
 
 def _ours(size: int, angles: int):
@@ -79,15 +83,6 @@ def _step_fn(forward, adjoint, batch: int, size: int):
     return step, operators_only, count_parameters(net)
 
 
-def _median(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=8)
@@ -105,8 +100,8 @@ def main(argv=None) -> dict:
     results = {name: {"step": [], "operators": []} for name in fns}
     for _ in range(args.repeats):  # alternate, so both see the same machine load
         for name, (step, operators_only, _) in fns.items():
-            results[name]["step"].append(_median(step, 1))
-            results[name]["operators"].append(_median(operators_only, 1))
+            results[name]["step"].append(seconds(step))
+            results[name]["operators"].append(seconds(operators_only))
     report = {"setting": vars(args) | {"threads": torch.get_num_threads()}}
     for name, (_, _, params) in fns.items():
         step = statistics.median(results[name]["step"])

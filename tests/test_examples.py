@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 GALLERY = ROOT / "doc" / "_static" / "gallery"
 NAMES = ("ct_operators", "bridge_training_loop", "torch_operator_in_odl_solver", "mri_masks", "tv_vs_fbp",
-         "lista_sparse_coding", "equivariance")
+         "lista_sparse_coding", "equivariance", "direct_map")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -74,6 +74,15 @@ def test_lista_beats_ista_with_as_many_iterations(tmp_path):
     # untrained LISTA is exactly 16 ISTA steps; training makes those 16 layers better
     assert abs(result["lista_untrained"] - result["ista_16"]) < 1e-4 * result["ista_16"]
     assert result["lista"] < 0.5 * result["ista_16"]
+
+
+def test_direct_map_learns_small_inverse_but_not_beyond_its_training_images(tmp_path):
+    result = run("direct_map", tmp_path)
+    assert result["size"] == 16 and result["params"] == result["params_by_size"][16]
+    assert result["psnr_direct"] > result["psnr_fbp"] + 1  # held-out ellipses, 16 x 16
+    assert result["psnr_direct_shepp_logan"] < result["psnr_fbp_shepp_logan"]  # unlike its training images
+    sizes = result["params_by_size"]
+    assert sizes[128] > 3e8 and 12 < sizes[128] / sizes[64] <= 16  # layers of n^3 and n^4 weights
 
 
 def test_equivariance_example(tmp_path):
