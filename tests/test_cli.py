@@ -83,6 +83,7 @@ def test_reconstruct_round_trip(tmp_path):
         (["reconstruct", "ct", "missing.npy", "x.npy"], "no such input file"),
         (["reconstruct", "ct", "y.txt", "x.npy"], "must be a .npy file"),
         (["train", "lpd", "--task", "ct", "--augment", "4"], "--augment is for --task mri"),
+        (["benchmark", "ct", "--seed", "1"], "--seed apply to the equivariance task only"),
         (["train", "varnet", "--task", "mri", "--augment", "0"], "augment must be"),
     ],
 )

@@ -81,6 +81,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "every method and N (default 2000; --quick 200)")
     parser.add_argument("--device", help="equivariance: torch device for training and testing, e.g. cpu or cuda "
                         "(default cuda if available)")
+    parser.add_argument("--seed", type=int, help="equivariance: seed of the initial weights, the sample order and "
+                        "the augmentation (default 0), to see how much a result depends on it")
     parser.set_defaults(func=run_benchmark)
     return parser
 
@@ -130,7 +132,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
 
     if args.task == "equivariance":
         return run_equivariance(args)
-    given = [f"--{name}" for name in ("sizes", "steps", "device") if getattr(args, name, None) is not None]
+    given = [f"--{name}" for name in ("sizes", "steps", "device", "seed") if getattr(args, name, None) is not None]
     if given:
         raise ValueError(f"{', '.join(given)} apply to the equivariance task only")
     methods = parse_methods(args.methods, args.task)
@@ -197,7 +199,7 @@ def run_equivariance(args: argparse.Namespace) -> dict:
     The options map onto :class:`~odl_learned.evaluation.equivariance_study.StudySetting`
     (``--quick`` starts from :meth:`~odl_learned.evaluation.equivariance_study.StudySetting.quick`):
     ``--size``, ``--angles`` (``num_angles``), ``--noise``, ``--sizes``,
-    ``--steps``, ``--num-images`` (test images), ``--methods``, ``--device``.
+    ``--steps``, ``--num-images`` (test images), ``--methods``, ``--device``, ``--seed``.
 
     Examples
     --------
@@ -249,6 +251,8 @@ def run_equivariance(args: argparse.Namespace) -> dict:
         changes["methods"] = methods
     if args.device is not None:
         changes["device"] = _check_device(args.device)
+    if getattr(args, "seed", None) is not None:
+        changes["seed"] = args.seed
     setting = StudySetting.quick(**changes) if args.quick else StudySetting(**changes)
     report = run_study(setting, progress=sys.stderr.isatty())
     print(study_table(report))
