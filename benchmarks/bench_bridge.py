@@ -15,7 +15,6 @@ medians and the ratios; ``--json FILE`` writes them.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from odl.contrib.torch import OperatorModule as OdlContribOperatorModule
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import alternating_medians  # noqa: E402
 
+from odl_learned._io import atomic_write_json  # noqa: E402
 from odl_learned.bridge import OperatorModule, TorchNativeOperator  # noqa: E402
 from odl_learned.operators import ct  # noqa: E402
 
@@ -88,8 +88,7 @@ def main(argv=None) -> dict:
     print(f"  bare torch function               {t_bare * 1e3:9.2f} ms")
     print(f"  overhead ratio                    {result['native_overhead_ratio']:9.3f}   (target <= 1.05)")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+        atomic_write_json(args.json, result)
     return result
 
 

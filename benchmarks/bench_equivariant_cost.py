@@ -22,7 +22,6 @@ Run: ``python benchmarks/bench_equivariant_cost.py [--sizes 64,128] [--repeats 2
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -32,6 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import alternating_medians  # noqa: E402
 
+from odl_learned._io import atomic_write_json  # noqa: E402
 from odl_learned.evaluation.equivariance_study import build_network, quarter_turn_ray_transform  # noqa: E402
 from odl_learned.nets import count_parameters  # noqa: E402
 
@@ -82,8 +82,7 @@ def main(argv=None) -> dict:
             print(f"  {case:32s} equivariant {entry['equivariant'] * 1e3:8.2f} ms, ordinary "
                   f"{entry['ordinary'] * 1e3:8.2f} ms, ratio {entry['ratio']:.2f}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
+        atomic_write_json(args.json, report)
     return report
 
 

@@ -29,7 +29,6 @@ Run: ``python benchmarks/bench_lpd_step.py [--batch 8] [--repeats 5] [--json FIL
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -40,6 +39,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import seconds  # noqa: E402
 
+from odl_learned._io import atomic_write_json  # noqa: E402
 from odl_learned.bridge import OperatorModule  # noqa: E402
 from odl_learned.nets import LearnedPrimalDual, count_parameters  # noqa: E402
 from odl_learned.operators import ct  # noqa: E402
@@ -114,8 +114,7 @@ def main(argv=None) -> dict:
     report["speedup"] = round(ratio, 2)
     print(f"odl_learned's LPD training step is {ratio:.2f}x faster than the same network on deepinv's Tomography")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
+        atomic_write_json(args.json, report)
     return report
 
 
