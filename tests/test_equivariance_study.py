@@ -19,6 +19,7 @@ from odl_learned.evaluation.equivariance_study import (
     evaluate_network,
     quarter_turn_ray_transform,
     rotate_pair,
+    time_networks,
 )
 from odl_learned.operators import ct, groups
 
@@ -51,9 +52,10 @@ def test_quick_study_writes_json_and_figure(study, capsys):
             for test_set in ("upright", "rotated", "rotated90"):
                 assert set(entry[test_set]) == {"psnr", "ssim"}
                 assert np.isfinite(entry[test_set]["psnr"]) and -1 <= entry[test_set]["ssim"] <= 1
-            assert entry["seconds_per_image"] > 0 and entry["params"] > 0
+            assert entry["seconds_per_image"] > 0 and entry["seconds_per_image_batched"] > 0 and entry["params"] > 0
             assert np.isfinite(entry["equivariance_error"])
     assert "fbp" in report["baselines"]
+    assert "side by side" in setting["test_time"]
     assert figure_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -167,3 +169,22 @@ def test_setting_rejects_bad_values():
     with pytest.raises(ValueError, match="full turn|2 pi"):
         space = odl.uniform_discr([-8, -8], [8, 8], (16, 16), dtype="float32")
         quarter_turn_ray_transform(space, geometry=ct.make_geometry(space, 8))  # half turn
+
+
+def test_time_networks_times_them_in_turn():
+    calls = []
+
+    def network(name):
+        def call(y):
+            calls.append((name, len(y)))
+            return y
+        return call
+
+    ys = torch.zeros(3, 1, 2, 2)
+    times = time_networks({"a": network("a"), "b": network("b")}, ys, rounds=2, num_single=2)
+    warmup = [("a", 3), ("a", 1)] * 2 + [("b", 3), ("b", 1)] * 2
+    one_round = [("a", 1), ("a", 1), ("a", 3), ("b", 1), ("b", 1), ("b", 3)]
+    assert calls == warmup + one_round * 2
+    assert all(t >= 0 for entry in times.values() for t in entry.values())
+    with pytest.raises(ValueError, match="rounds"):
+        time_networks({"a": network("a")}, ys, rounds=0)

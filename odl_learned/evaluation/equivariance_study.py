@@ -834,9 +834,71 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def time_networks(networks: Mapping[str, Callable[[torch.Tensor], torch.Tensor]], ys: torch.Tensor, *,
+                  rounds: int = 5, num_single: int = 8,
+                  device: str | torch.device = "cpu") -> dict[str, dict[str, float]]:
+    """Seconds per image of several networks, timed side by side.
+
+    In each of ``rounds`` rounds every network in turn reconstructs the first
+    ``num_single`` data one at a time and then the whole batch ``ys`` in one
+    call, so all networks see the same machine load (timing them one after
+    the other, each right after its training, does not). Two warm-up calls per
+    network and batch shape come first.
+
+    Parameters
+    ----------
+    networks : mapping
+        Names to callables on batches ``(B, 1, *data_shape)``.
+    ys : torch.Tensor
+        Test data ``(B, 1, *data_shape)``.
+    rounds, num_single : int, optional
+    device : str or torch.device, optional
+
+    Returns
+    -------
+    times : dict
+        ``{name: {"seconds_per_image": median of the one-image calls,
+        "seconds_per_image_batched": median batch call / B}}``.
+
+    Examples
+    --------
+    >>> nets = {"double": lambda y: 2 * y, "square": lambda y: y * y}
+    >>> times = time_networks(nets, torch.ones(4, 1, 3, 5), rounds=2, num_single=2)
+    >>> sorted(times["double"])
+    ['seconds_per_image', 'seconds_per_image_batched']
+    """
+    device = torch.device(device)
+    check_positive("rounds", rounds, integer=True)
+    check_positive("num_single", num_single, integer=True)
+    batch = ys.to(device)
+    items = [batch[i:i + 1] for i in range(min(num_single, len(batch)))]
+    single: dict[str, list[float]] = {name: [] for name in networks}
+    batched: dict[str, list[float]] = {name: [] for name in networks}
+
+    def timed(network, data) -> float:
+        _sync(device)
+        start = time.perf_counter()
+        network(data)
+        _sync(device)
+        return time.perf_counter() - start
+
+    with torch.no_grad():
+        for network in networks.values():  # matrices cached on the device, kernels for both batch shapes
+            for _ in range(2):
+                network(batch)
+                network(items[0])
+        for _ in range(rounds):
+            for name, network in networks.items():
+                single[name] += [timed(network, item) for item in items]
+                batched[name].append(timed(network, batch) / len(batch))
+    return {name: {"seconds_per_image": float(np.median(single[name])),
+                   "seconds_per_image_batched": float(np.median(batched[name]))} for name in networks}
+
+
 def evaluate_network(network: Callable[[torch.Tensor], torch.Tensor], op: odl.Operator,
                      test_sets: Mapping[str, tuple[torch.Tensor, torch.Tensor]], *,
-                     num_equivariance: int = 3, device: str | torch.device = "cpu") -> dict[str, Any]:
+                     num_equivariance: int = 3, device: str | torch.device = "cpu",
+                     timing: bool = True) -> dict[str, Any]:
     """Evaluate a reconstruction network on test sets: quality, equivariance error and time.
 
     Parameters
@@ -853,14 +915,17 @@ def evaluate_network(network: Callable[[torch.Tensor], torch.Tensor], op: odl.Op
         Test data for the equivariance error (CyclicGroup(4), all three
         non-trivial elements).
     device : str or torch.device, optional
+    timing : bool, optional
+        Also time the network alone (:func:`time_networks`); :func:`run_study`
+        times its networks side by side instead.
 
     Returns
     -------
     result : dict
         ``{name: {'psnr', 'ssim'}}`` per test set, ``'equivariance_error'``,
-        ``'seconds_per_image'`` (median of one-image calls),
-        ``'seconds_per_image_batched'`` (one call on the whole first set,
-        divided by its size).
+        and with ``timing``: ``'seconds_per_image'`` (median of one-image
+        calls) and ``'seconds_per_image_batched'`` (a call on the whole first
+        set, divided by its size).
 
     Examples
     --------
@@ -891,26 +956,8 @@ def evaluate_network(network: Callable[[torch.Tensor], torch.Tensor], op: odl.Op
 
     data = [op.range.element(ys[i, 0].numpy()) for i in range(min(num_equivariance, len(ys)))]
     result["equivariance_error"] = equivariance_error(reconstructor, CyclicGroup(4), data, op=op)
-    times = []
-    with torch.no_grad():
-        # warm-up: matrices cached on the device, oneDNN kernels for both batch shapes
-        for _ in range(2):
-            network(ys.to(device))
-            network(ys[:1].to(device))
-        for i in range(len(ys)):
-            item = ys[i:i + 1].to(device)
-            _sync(device)
-            start = time.perf_counter()
-            network(item)
-            _sync(device)
-            times.append(time.perf_counter() - start)
-        batch = ys.to(device)
-        _sync(device)
-        start = time.perf_counter()
-        network(batch)
-        _sync(device)
-    result["seconds_per_image"] = float(np.median(times))
-    result["seconds_per_image_batched"] = (time.perf_counter() - start) / len(ys)
+    if timing:
+        result.update(time_networks({"network": network}, ys, device=device)["network"])
     return result
 
 
@@ -1016,6 +1063,7 @@ def run_study(setting: StudySetting, *, progress: bool = False,
                          learning_rate=setting.learning_rate, seed=setting.seed)
     results: dict[str, dict[str, Any]] = {method: {} for method in setting.methods}
     architecture: dict[str, Any] = {}
+    trained: dict[tuple[str, int], nn.Module] = {}
     for n in setting.sizes:
         train = torch.utils.data.TensorDataset(train_ys[:n], train_xs[:n])
         for method in setting.methods:
@@ -1032,13 +1080,18 @@ def run_study(setting: StudySetting, *, progress: bool = False,
             history = trainer.fit()
             seconds = time.perf_counter() - start
             entry = evaluate_network(network, problem.op, test_sets, num_equivariance=setting.num_equivariance,
-                                     device=device)
+                                     device=device, timing=False)
+            trained[method, n] = network
             entry.update(params=_count(network), train_seconds=seconds, seconds_per_step=seconds / setting.steps,
                          final_loss=float(np.mean(history["loss"][-max(1, setting.steps // 10):])))
             results[method][str(n)] = entry
             log(f"  {method:<11s} N={n:<5d} {seconds:7.1f} s training, PSNR upright "
                 f"{entry['upright']['psnr']:.2f} / rotated {entry['rotated']['psnr']:.2f} dB, "
                 f"equivariance error {entry['equivariance_error']:.1e}")
+    upright_ys = next(iter(test_sets.values()))[0]
+    times = time_networks({f"{m} {n}": net for (m, n), net in trained.items()}, upright_ys, device=device)
+    for (method, n), _ in trained.items():
+        results[method][str(n)].update(times[f"{method} {n}"])
     report_setting = {
         **setting.to_dict(), "device": str(device), "problem": problem.description(), "test_sets": test_description,
         "training": {**config.to_dict(), "train_seed": SPLIT_SEEDS["train"], "nested_subsets": True,
@@ -1047,6 +1100,8 @@ def run_study(setting: StudySetting, *, progress: bool = False,
                                      "random order per image, data shifted to match)"},
         "networks": architecture, "equivariance_error": "metrics.equivariance_error, CyclicGroup(4), "
         f"the first {setting.num_equivariance} upright test data",
+        "test_time": "every trained network timed side by side after all training (time_networks): median of "
+                     "one-image calls, and of whole-batch calls divided by the batch size",
         "torch_threads": torch.get_num_threads(), "wall_seconds": time.perf_counter() - start_all,
     }
     return {"task": "equivariance", "setting": report_setting, "results": results, "baselines": baselines}
