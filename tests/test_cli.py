@@ -155,3 +155,33 @@ def test_train_init_continues_from_weights_and_keeps_their_budget(tmp_path, caps
     assert info["total_steps"] == 4 and info["total_samples_seen"] == 4
     assert main(["train", "lgd", *common, "--out", str(tmp_path / "third"), "--init", str(tmp_path / "no.pt")]) == 2
     assert "no such weights file" in capsys.readouterr().err
+
+
+def test_time_budget_shortens_the_run_again_when_steps_slow_down(monkeypatch):
+    from odl_learned.cli import train as train_cli
+
+    clock = [0.0]
+    monkeypatch.setattr(train_cli.time, "monotonic", lambda: clock[0])
+
+    class FakeTrainer:
+        def __init__(self):
+            self.num_steps, self.stops = 100_000, 0
+            self.config = self
+
+        def shorten(self, num_steps):
+            assert num_steps <= self.num_steps  # never lengthened
+            self.num_steps = num_steps
+
+        def request_stop(self):
+            self.stops += 1
+
+    trainer, stopped = FakeTrainer(), []
+    budget = train_cli._TimeBudget(1000.0, stopped, calibrate_at=100)
+    step = 0
+    while step < trainer.num_steps and not stopped:
+        step += 1
+        clock[0] += 0.1 if step <= 1000 else 0.4  # four times slower after 1000 steps
+        budget(trainer, step, 0.0)
+    # first fitted to 0.1 s per step (about 9,000 steps); after the slow-down to what is left
+    assert 2500 < trainer.num_steps < 3300 and not stopped
+    assert clock[0] < 1000.0

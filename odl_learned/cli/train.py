@@ -156,7 +156,15 @@ def run_train(args: argparse.Namespace) -> dict:
 
 
 class _TimeBudget:
-    """Fit a run into a time budget: shorten it once the step time is known, stop it at the budget."""
+    """Fit a run into a time budget: shorten it as the step time becomes known, stop it at the budget.
+
+    Every ``calibrate_at`` steps (after 10 start-up steps) the time per step of
+    the last ``calibrate_at`` steps predicts how many steps the rest of the
+    budget affords (keeping 10% for validation, checkpoints and export), and
+    the run is shortened to that, schedule included. Checking again, not once,
+    keeps the schedule fitted when the machine slows down during the run
+    (e.g. another training starts beside it); a run is never lengthened.
+    """
 
     def __init__(self, seconds: float, stopped: list, *, calibrate_at: int = 100) -> None:
         self.seconds = seconds
@@ -169,9 +177,9 @@ class _TimeBudget:
         now = time.monotonic() - self.start
         if self.mark is None and step >= 10:
             self.mark = (step, now)  # the first steps (start-up, compilation) are not typical
-        elif self.mark is not None and step == self.mark[0] + self.calibrate_at:
+        elif self.mark is not None and step >= self.mark[0] + self.calibrate_at:
             per_step = (now - self.mark[1]) / (step - self.mark[0])
-            # 10% reserve for validation, checkpoints and export
+            self.mark = (step, now)
             affordable = step + int((0.9 * self.seconds - now) / per_step)
             if affordable < trainer.config.num_steps:
                 trainer.shorten(max(step, affordable))
