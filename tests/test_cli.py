@@ -84,6 +84,11 @@ def test_reconstruct_round_trip(tmp_path):
         (["reconstruct", "ct", "y.txt", "x.npy"], "must be a .npy file"),
         (["train", "lpd", "--task", "ct", "--augment", "4"], "--augment is for --task mri"),
         (["benchmark", "ct", "--seed", "1"], "--seed apply to the equivariance task only"),
+        (["benchmark", "ct", "--weights", "lpd"], "--weights expects METHOD=PATH"),
+        (["benchmark", "ct", "--weights", "varnet=x.pt"], "'varnet' is not a learned method for task 'ct'"),
+        (["benchmark", "ct", "--weights", "lpd=missing.pt"], "no such weights file"),
+        (["benchmark", "ct", "--methods", "fbp,tv", "--retrain"], "none of the selected methods is learned"),
+        (["benchmark", "equivariance", "--retrain"], "--weights and --retrain are for the ct and mri tasks"),
         (["train", "varnet", "--task", "mri", "--augment", "0"], "augment must be"),
     ],
 )
@@ -185,3 +190,19 @@ def test_time_budget_shortens_the_run_again_when_steps_slow_down(monkeypatch):
     # first fitted to 0.1 s per step (about 9,000 steps); after the slow-down to what is left
     assert 2500 < trainer.num_steps < 3300 and not stopped
     assert clock[0] < 1000.0
+
+
+def test_benchmark_retrain_then_given_weights(tmp_path):
+    runs = tmp_path / "runs"
+    first = tmp_path / "retrained.json"
+    assert main(["benchmark", "ct", "--size", "32", "--num-images", "1", "--methods", "fbp,lgd", "--retrain",
+                 "--train-dir", str(runs), "--train-args", "--steps 2 --batch-size 1 --num-train 2 --num-val 1 "
+                 "--num-workers 0 --quiet", "--json", str(first)]) == 0
+    weights = runs / "ct_lgd" / "ct_lgd.pt"
+    report = json.loads(first.read_text())
+    assert report["weights"] == {"lgd": str(weights)}
+    assert report["methods"]["lgd"]["training"]["steps"] == 2  # the retrained weights, not the shipped ones
+    again = tmp_path / "given.json"
+    assert main(["benchmark", "ct", "--size", "32", "--num-images", "1", "--weights", f"lgd={weights}",
+                 "--methods", "lgd", "--json", str(again)]) == 0
+    assert json.loads(again.read_text())["methods"]["lgd"]["psnr"] == report["methods"]["lgd"]["psnr"]

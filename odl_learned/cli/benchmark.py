@@ -18,6 +18,8 @@ a figure of PSNR against ``N``.
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
 
 from odl_learned._io import atomic_write_json
@@ -81,6 +83,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "every method and N (default 2000; --quick 200)")
     parser.add_argument("--device", help="equivariance: torch device for training and testing, e.g. cpu or cuda "
                         "(default cuda if available)")
+    parser.add_argument("--weights", action="append", metavar="METHOD=PATH", default=None,
+                        help="CT/MRI: evaluate a learned method with these weights (.pt from odl-learned train, "
+                        "its .json beside it) instead of the shipped ones; repeatable")
+    parser.add_argument("--retrain", action="store_true",
+                        help="CT/MRI: first train every selected learned method (odl-learned train, into "
+                        "--train-dir), then evaluate those weights instead of the shipped ones")
+    parser.add_argument("--train-dir", default="runs/retrain", help="--retrain: run folders (default runs/retrain)")
+    parser.add_argument("--train-args", default="", metavar="'OPTIONS'",
+                        help="--retrain: options for odl-learned train, e.g. '--max-minutes 30 --num-train 8000'")
     parser.add_argument("--seed", type=int, help="equivariance: seed of the initial weights, the sample order and "
                         "the augmentation (default 0), to see how much a result depends on it")
     parser.set_defaults(func=run_benchmark)
@@ -129,6 +140,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     0
     """
     from odl_learned.evaluation.runner import evaluate, report_table, tune
+    from odl_learned.reconstructors.learned_methods import load_pretrained
 
     if args.task == "equivariance":
         return run_equivariance(args)
@@ -136,6 +148,14 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     if given:
         raise ValueError(f"{', '.join(given)} apply to the equivariance task only")
     methods = parse_methods(args.methods, args.task)
+    weights = _parse_weights(getattr(args, "weights", None), args.task)
+    if args.methods is None:  # methods given weights are evaluated even if none ship
+        methods += [name for name in weights if name not in methods]
+    elif any(name not in methods for name in weights):
+        raise ValueError(f"--weights names {', '.join(n for n in weights if n not in methods)}, "
+                         f"which is not among --methods {args.methods}")
+    if getattr(args, "retrain", False):
+        weights.update(_retrain(args, [name for name in methods if name not in weights]))
     problem = build_problem(args)
     params, tuning = {}, {}
     if getattr(args, "tune", False):
@@ -144,12 +164,16 @@ def run_benchmark(args: argparse.Namespace) -> dict:
             best, table = tune(problem, validation, name)
             if best is not None:
                 params[name], tuning[name] = best, table
-    results = evaluate(problem, methods, params=params, progress=sys.stderr.isatty())
+    reconstructors = {name: load_pretrained(name, problem.op, problem.extras, path=path)
+                      for name, path in weights.items()}
+    results = evaluate(problem, methods, params=params, progress=sys.stderr.isatty(), reconstructors=reconstructors)
     report = {
         "task": problem.task,
         "setting": problem.setting,
         "methods": {name: result.summary() for name, result in results.items()},
     }
+    if weights:
+        report["weights"] = {name: str(path) for name, path in weights.items()}
     if tuning:
         report["tuning"] = {"split": "validation", "metric": "psnr", "scores": tuning}
     print(report_table(report))
@@ -164,6 +188,44 @@ def run_benchmark(args: argparse.Namespace) -> dict:
             psnr={n: float(r.psnr[0]) for n, r in results.items()}, title=f"{problem.task.upper()} test image 1",
         )
     return report
+
+
+def _parse_weights(entries: list[str] | None, task: str) -> dict[str, str]:
+    """``['lpd=runs/ct_lpd/ct_lpd.pt']`` -> ``{'lpd': 'runs/ct_lpd/ct_lpd.pt'}``, checked."""
+    from odl_learned.reconstructors.learned_methods import LEARNED_METHODS
+
+    learned = [name for name, method in LEARNED_METHODS.items() if method.task == task]
+    weights: dict[str, str] = {}
+    for entry in entries or ():
+        name, sep, path = entry.partition("=")
+        name = name.strip().lower()
+        if not sep or not path:
+            raise ValueError(f"--weights expects METHOD=PATH, got {entry!r}")
+        if name not in learned:
+            raise ValueError(f"--weights: {name!r} is not a learned method for task {task!r}; "
+                             f"expected one of {', '.join(learned)}")
+        if not os.path.isfile(path):
+            raise ValueError(f"--weights: no such weights file: {path!r}")
+        weights[name] = path
+    return weights
+
+
+def _retrain(args: argparse.Namespace, methods: list[str]) -> dict[str, str]:
+    """Train each learned method among ``methods`` with ``odl-learned train``; return its weights' paths."""
+    from odl_learned.cli.main import build_parser
+    from odl_learned.cli.train import run_train
+    from odl_learned.reconstructors.learned_methods import LEARNED_METHODS
+
+    learned = [name for name in methods if name in LEARNED_METHODS]
+    if not learned:
+        raise ValueError("--retrain: none of the selected methods is learned")
+    weights = {}
+    for name in learned:
+        out = os.path.join(args.train_dir, LEARNED_METHODS[name].key)
+        argv = ["train", name, "--task", args.task, "--size", str(_size(args)), "--out", out,
+                *shlex.split(args.train_args)]
+        weights[name] = run_train(build_parser().parse_args(argv))["weights"]
+    return weights
 
 
 def _size(args: argparse.Namespace) -> int:
@@ -224,6 +286,8 @@ def run_equivariance(args: argparse.Namespace) -> dict:
         raise ValueError(f"the equivariance study uses the ellipses phantom only, got --phantom {args.phantom!r}")
     if getattr(args, "tune", False):
         raise ValueError("--tune does not apply to the equivariance task (its methods are trained, not tuned)")
+    if getattr(args, "weights", None) or getattr(args, "retrain", False):
+        raise ValueError("--weights and --retrain are for the ct and mri tasks; the equivariance study trains its own")
     if (args.acceleration, args.pattern, args.coils) != (4.0, "random", 1):
         raise ValueError("--acceleration, --pattern and --coils are MRI options; the equivariance study is CT")
     if getattr(args, "geometry", "parallel") != "parallel":

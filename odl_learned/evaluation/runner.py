@@ -143,6 +143,7 @@ def evaluate(
     *,
     params: Mapping[str, float] | None = None,
     progress: bool = True,
+    reconstructors: Mapping[str, Reconstructor] | None = None,
 ) -> dict[str, MethodResult]:
     """Evaluate the named methods on ``problem``'s test pairs.
 
@@ -156,6 +157,9 @@ def evaluate(
         Parameter per method (default: each method's default).
     progress : bool, optional
         Show tqdm bars.
+    reconstructors : mapping, optional
+        Ready reconstructors for some of the methods, used instead of
+        building them (e.g. learned ones with other weights than the shipped).
 
     Examples
     --------
@@ -169,7 +173,8 @@ def evaluate(
     results = {}
     for name in methods:
         spec = METHODS[name]
-        reconstructor: Reconstructor = spec.build(problem, params.get(name))
+        given = (reconstructors or {}).get(name)
+        reconstructor: Reconstructor = given if given is not None else spec.build(problem, params.get(name))
         result = evaluate_reconstructor(reconstructor, problem.pairs, name=name, progress=progress)
         param = params.get(name, spec.default_for(problem))
         if param is not None:
