@@ -91,7 +91,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "--train-dir), then evaluate those weights instead of the shipped ones")
     parser.add_argument("--train-dir", default="runs/retrain", help="--retrain: run folders (default runs/retrain)")
     parser.add_argument("--train-args", default="", metavar="'OPTIONS'",
-                        help="--retrain: options for odl-learned train, e.g. '--max-minutes 30 --num-train 8000'")
+                        help="--retrain: options for odl-learned train, e.g. '--max-minutes 30 --num-train 8000' "
+                        "(a single option without a value needs the = form: --train-args=--quiet)")
     parser.add_argument("--seed", type=int, help="equivariance: seed of the initial weights, the sample order and "
                         "the augmentation (default 0), to see how much a result depends on it")
     parser.set_defaults(func=run_benchmark)
