@@ -4,7 +4,7 @@
 #   scripts/train_shipped.sh RUN_DIR MINUTES [NUM_TRAIN]
 #
 # Environment:
-#   METHODS  which of "varnet lpd fbp-unet lgd" to train (default: all four)
+#   METHODS  which learned methods to train (default "varnet lpd fbp-unet lgd"; also lpg, fbp-dncnn)
 #   INIT=1   continue from the shipped weights in odl_learned/weights (a fresh optimiser
 #            and learning-rate schedule; the exported info file keeps the earlier budget)
 #   EXTRA    more options for every `odl-learned train` call, e.g. "--lr 5e-4"
