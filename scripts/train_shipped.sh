@@ -28,7 +28,8 @@ train() {  # train METHOD TASK MINUTES EXTRA...
   local method=$1 task=$2 minutes=$3; shift 3
   local key="${task}_${method//-/_}"
   local init=()
-  if [ "${INIT:-0}" = 1 ]; then init=(--init "odl_learned/weights/${key}.pt"); fi
+  # INIT=1 continues from shipped weights where they exist; other methods start afresh
+  if [ "${INIT:-0}" = 1 ] && [ -f "odl_learned/weights/${key}.pt" ]; then init=(--init "odl_learned/weights/${key}.pt"); fi
   python -m odl_learned.cli.main train "$method" --task "$task" --steps 100000 --out "$RUN_DIR/$key" \
     --max-minutes "$minutes" --resume --quiet "${init[@]}" ${EXTRA:-} "$@" > "$RUN_DIR/${task}_${method}.log" 2>&1
   echo "$method: exit $? $(tail -n 1 "$RUN_DIR/${task}_${method}.log")"
