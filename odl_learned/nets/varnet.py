@@ -141,19 +141,15 @@ class RBFActivation(nn.Module):
         self.sigma = 2.0 * rbf_range / (num_rbf - 1)
         self.weight = nn.Parameter(init_slope * centres.repeat(num_channels, 1) / math.sqrt(2 * math.pi))
 
-    def _shaped(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _checked_weights(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Weights ``(C, N_w)`` and centres in the dtype of ``z``, once ``z`` is checked to be ``(N, C, ...)``."""
         if z.ndim < 2 or z.shape[1] != self.weight.shape[0]:
             raise ValueError(f"z has shape {tuple(z.shape)}; expected (N, {self.weight.shape[0]}, ...)")
-        extra = (1,) * (z.ndim - 2)
-        weight = self.weight.to(z.dtype).reshape(1, *self.weight.shape[:1], *extra, -1)
-        centres = self.centres.to(z.dtype)
-        return z.unsqueeze(-1) - centres, weight, centres
+        return self.weight.to(z.dtype), self.centres.to(z.dtype)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Apply :math:`\\phi_c` to channel ``c`` of ``z`` (shape ``(N, C, ...)``)."""
-        if z.ndim < 2 or z.shape[1] != self.weight.shape[0]:
-            raise ValueError(f"z has shape {tuple(z.shape)}; expected (N, {self.weight.shape[0]}, ...)")
-        return _RBFSum.apply(z, self.weight.to(z.dtype), self.centres.to(z.dtype), self.sigma)
+        return _RBFSum.apply(z, *self._checked_weights(z), self.sigma)
 
     def potential(self, z: torch.Tensor) -> torch.Tensor:
         """The antiderivative :math:`\\rho_c` with :math:`\\rho_c(0) = 0` and :math:`\\rho_c' = \\phi_c`.
@@ -185,7 +181,9 @@ class RBFActivation(nn.Module):
         >>> torch.allclose(rho, 0.05 * z**2, atol=1e-3)  # phi(z) ~ 0.1 z
         True
         """
-        diff, weight, centres = self._shaped(z)
+        weight, centres = self._checked_weights(z)
+        weight = weight.reshape(1, weight.shape[0], *(1,) * (z.ndim - 2), -1)
+        diff = z.unsqueeze(-1) - centres
         scale = self.sigma * math.sqrt(math.pi / 2)
         root2sigma = math.sqrt(2) * self.sigma
         return (weight * scale * (torch.erf(diff / root2sigma) - torch.erf(-centres / root2sigma))).sum(-1)
