@@ -196,6 +196,10 @@ def _command() -> str | None:
     return None
 
 
+#: The training budget a run adds to that of the weights it started from (``total_<key>``).
+_BUDGET_KEYS = ("steps", "samples_seen", "wall_seconds")
+
+
 def _init_info(weights: str) -> dict:
     """What the starting weights had seen, from the info file beside them (if any)."""
     info = {"weights": os.path.basename(weights)}
@@ -203,8 +207,8 @@ def _init_info(weights: str) -> dict:
     if os.path.exists(path):
         with open(path) as f:
             before = json.load(f)
-        for key in ("total_steps", "steps", "total_samples_seen", "samples_seen", "total_wall_seconds",
-                    "wall_seconds", "device", "train_config", "val_psnr", "init"):
+        keys = [f"{total}{key}" for key in _BUDGET_KEYS for total in ("total_", "")]
+        for key in (*keys, "device", "train_config", "val_psnr", "init"):
             if key in before:
                 info[key] = before[key]
     return info
@@ -243,11 +247,8 @@ def _export(trainer, method, args, out, device, seconds, history, train_set, con
     if init is not None:
         # fine-tuned from earlier weights: keep their history so the budget reported is the whole one
         info["init"] = init
-        info["total_steps"] = info["steps"] + init.get("total_steps", init.get("steps", 0))
-        info["total_samples_seen"] = info["samples_seen"] + init.get("total_samples_seen",
-                                                                     init.get("samples_seen", 0))
-        info["total_wall_seconds"] = round(info["wall_seconds"] + init.get("total_wall_seconds",
-                                                                          init.get("wall_seconds", 0.0)), 1)
+        for key in _BUDGET_KEYS:
+            info[f"total_{key}"] = round(info[key] + init.get(f"total_{key}", init.get(key, 0)), 1)
     if history.get("val_psnr"):
         info["val_psnr"] = round(float(history["val_psnr"][-1]), 3)
     atomic_write_json(info_path, info, default=str)
