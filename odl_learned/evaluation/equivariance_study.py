@@ -102,7 +102,7 @@ import dataclasses
 import math
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -834,9 +834,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_networks(networks: Mapping[str, Callable[[torch.Tensor], torch.Tensor]], ys: torch.Tensor, *,
+def time_networks(networks: Mapping[Hashable, Callable[[torch.Tensor], torch.Tensor]], ys: torch.Tensor, *,
                   rounds: int = 5, num_single: int = 8,
-                  device: str | torch.device = "cpu") -> dict[str, dict[str, float]]:
+                  device: str | torch.device = "cpu") -> dict[Hashable, dict[str, float]]:
     """Seconds per image of several networks, timed side by side.
 
     In each of ``rounds`` rounds every network in turn reconstructs the first
@@ -848,7 +848,7 @@ def time_networks(networks: Mapping[str, Callable[[torch.Tensor], torch.Tensor]]
     Parameters
     ----------
     networks : mapping
-        Names to callables on batches ``(B, 1, *data_shape)``.
+        Names (any keys) to callables on batches ``(B, 1, *data_shape)``.
     ys : torch.Tensor
         Test data ``(B, 1, *data_shape)``.
     rounds, num_single : int, optional
@@ -872,8 +872,8 @@ def time_networks(networks: Mapping[str, Callable[[torch.Tensor], torch.Tensor]]
     check_positive("num_single", num_single, integer=True)
     batch = ys.to(device)
     items = [batch[i:i + 1] for i in range(min(num_single, len(batch)))]
-    single: dict[str, list[float]] = {name: [] for name in networks}
-    batched: dict[str, list[float]] = {name: [] for name in networks}
+    single: dict[Hashable, list[float]] = {name: [] for name in networks}
+    batched: dict[Hashable, list[float]] = {name: [] for name in networks}
 
     def timed(network, data) -> float:
         _sync(device)
@@ -1089,9 +1089,8 @@ def run_study(setting: StudySetting, *, progress: bool = False,
                 f"{entry['upright']['psnr']:.2f} / rotated {entry['rotated']['psnr']:.2f} dB, "
                 f"equivariance error {entry['equivariance_error']:.1e}")
     upright_ys = next(iter(test_sets.values()))[0]
-    times = time_networks({f"{m} {n}": net for (m, n), net in trained.items()}, upright_ys, device=device)
-    for (method, n), _ in trained.items():
-        results[method][str(n)].update(times[f"{method} {n}"])
+    for (method, n), times in time_networks(trained, upright_ys, device=device).items():
+        results[method][str(n)].update(times)
     report_setting = {
         **setting.to_dict(), "device": str(device), "problem": problem.description(), "test_sets": test_description,
         "training": {**config.to_dict(), "train_seed": SPLIT_SEEDS["train"], "nested_subsets": True,
