@@ -282,7 +282,7 @@ def test_mri_input_errors():
 
 def test_brain_splits_are_disjoint_with_gaps():
     sets = {split: set(brain_slice_indices(split).tolist()) for split in BRAIN_SPLITS}
-    assert {k: len(v) for k, v in sets.items()} == {"train": 58, "val": 8, "test": 8}
+    assert {k: len(v) for k, v in sets.items()} == {"train": 56, "val": 8, "test": 8}
     names = list(sets)
     for i, a in enumerate(names):
         for b in names[i + 1:]:

@@ -379,6 +379,27 @@ def test_rbf_activation_matches_the_gaussian_sum_with_exact_gradients(monkeypatc
         phi(torch.zeros(2, 4, 3))
 
 
+def test_rbf_activation_compiled_kernels_match_the_eager_loop(monkeypatch):
+    from odl_learned.nets import varnet
+
+    torch.manual_seed(0)
+    phi = RBFActivation(3, num_rbf=7, rbf_range=1.5)
+    with torch.no_grad():
+        phi.weight.normal_()
+    z = (2 * torch.randn(2, 3, 8, 9)).requires_grad_()
+    results = {}
+    for fused in (False, True):
+        monkeypatch.setattr(varnet._RBFSum, "fused", fused)
+        out = phi(z)
+        grads = torch.autograd.grad((out * torch.cos(z.detach())).sum(), (z, phi.weight))
+        results[fused] = (out, *grads)
+    assert varnet._RBFSum.fused is True  # compiled, not fallen back to the eager loop
+    for eager, compiled in zip(results[False], results[True]):
+        torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(varnet._RBFSum, "fused", None)  # auto: small maps stay eager
+    assert not varnet._RBFSum._use_fused(z) and varnet._RBFSum._use_fused(torch.empty(2**21))
+
+
 def test_varnet_layouts_gradients_and_bad_input():
     torch.manual_seed(0)
     F2 = lambda x: torch.fft.fft2(x, norm="ortho")  # noqa: E731  (B, 1, H, W) -> (B, 1, H, W)

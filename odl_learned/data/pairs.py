@@ -951,7 +951,7 @@ def mri_brain_pairs(
     Parameters
     ----------
     split : {'train', 'validation', 'test'}
-        Which slices (58 / 8 / 8); ``'val'`` means ``'validation'``. The
+        Which slices (56 / 8 / 8); ``'val'`` means ``'validation'``. The
         noise seed of the split is ``SPLIT_SEEDS[split]``.
     num_images : int, optional
         Number of slices, spread evenly over the split's slices (default:
@@ -977,7 +977,7 @@ def mri_brain_pairs(
         (items ``c * num_images ...``) is mirrored left to right when ``c`` is
         odd, and every item has its own noise, so ``augment=8`` holds each
         slice and its mirror image with four noise draws each. One subject's
-        58 slices are little data for a learned method; this keeps it from
+        56 slices are little data for a learned method; this keeps it from
         learning the noise of each slice by heart.
     cache_dir : str or os.PathLike, optional
         Generate all pairs once and memory-map them from there.
@@ -1003,7 +1003,7 @@ def mri_brain_pairs(
     >>> y.shape, y.dtype, x.shape, x.dtype
     (torch.Size([1, 4, 32, 32]), torch.complex64, torch.Size([1, 32, 32]), torch.float32)
     >>> pairs.setting["slice_indices"]
-    [47, 54]
+    [20, 80]
     >>> train = mri_brain_pairs("train", 3, size=32, augment=2)
     >>> len(train), bool((train[3][1] == train[0][1].flip(-2)).all())  # copy 1 is mirrored
     (6, True)

@@ -33,6 +33,7 @@ the network, and unconstrained :math:`\\lambda_t`.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -46,6 +47,36 @@ __all__ = ("RBFActivation", "VariationalNetwork")
 TensorMap = Callable[[torch.Tensor], torch.Tensor]
 
 
+def _rbf_values(z, weight, centres, sigma: float, chunk: int):
+    """:math:`\\sum_j w_{cj} e^{-(z - \\mu_j)^2 / (2 \\sigma^2)}`, ``chunk`` centres at a time."""
+    shape = (1, weight.shape[0]) + (1,) * (z.ndim - 2) + (-1,)
+    z = z.unsqueeze(-1)
+    out = None
+    for start in range(0, centres.numel(), chunk):
+        diff = z - centres[start:start + chunk]
+        term = (weight[:, start:start + chunk].reshape(shape) * torch.exp(diff * diff / (-2.0 * sigma**2))).sum(-1)
+        out = term if out is None else out + term
+    return out
+
+
+def _rbf_grads(z, grad, weight, centres, sigma: float, need_z: bool, need_w: bool, chunk: int):
+    """Gradients of :func:`_rbf_values` with respect to ``z`` and ``weight`` for an output gradient ``grad``."""
+    shape = (1, weight.shape[0]) + (1,) * (z.ndim - 2) + (-1,)
+    reduce_dims = [0] + list(range(2, z.ndim))
+    z, grad = z.unsqueeze(-1), grad.unsqueeze(-1)
+    grad_z = torch.zeros_like(z[..., 0]) if need_z else None
+    grad_w = []
+    for start in range(0, centres.numel(), chunk):
+        diff = z - centres[start:start + chunk]
+        weighted = grad * torch.exp(diff * diff / (-2.0 * sigma**2))
+        if need_z:
+            w = weight[:, start:start + chunk].reshape(shape)
+            grad_z = grad_z - ((w / sigma**2) * diff * weighted).sum(-1)
+        if need_w:
+            grad_w.append(weighted.sum(dim=reduce_dims))
+    return grad_z, torch.cat(grad_w, dim=-1) if need_w else None
+
+
 class _RBFSum(torch.autograd.Function):
     """:math:`\\sum_j w_{cj} e^{-(z - \\mu_j)^2 / (2 \\sigma^2)}`, a few Gaussians at a time.
 
@@ -55,52 +86,62 @@ class _RBFSum(torch.autograd.Function):
     128x128 images with 24 filters), which makes training allocation-bound. Here
     forward and backward loop over chunks of centres and keep only ``z``; the backward
     uses differentiable operations, so double backward still works.
+
+    On a CPU, large activation maps go through the same two functions compiled by
+    ``torch.compile`` (:attr:`fused`): one pass over ``z`` with all Gaussians computed
+    in registers, about 7x faster than the eager loop (0.13 s against 0.9 s, forward
+    and backward of a (8, 24, 128, 128) map, 2 cores), at a one-off compile of
+    about 20 s per process. A double backward always takes the eager path.
     """
 
-    #: Centres handled at once per device type: a trade between memory (chunk x the
-    #: activation map) and kernel launches. One at a time is fastest on a CPU (measured
-    #: 1.4 s against 1.9 s for 8 at once, a (8, 24, 128, 128) map, forward and backward,
-    #: 2 cores); a GPU is launch-bound at one at a time.
+    #: Centres handled at once per device type by the eager path: a trade between
+    #: memory (chunk x the activation map) and kernel launches. One at a time is fastest
+    #: on a CPU (measured 1.4 s against 1.9 s for 8 at once, a (8, 24, 128, 128) map,
+    #: forward and backward, 2 cores); a GPU is launch-bound at one at a time.
     chunk = {"cpu": 1}
     default_chunk = 8
+    #: Use the compiled kernels: True, False, or None for "on a CPU when the map has at
+    #: least :attr:`fused_min_numel` entries" (below that the compile does not pay off).
+    fused: bool | None = None
+    fused_min_numel = 2**21
+    _compiled: dict[str, Callable] = {}
 
     @staticmethod
-    def _terms(z, weight, centres, sigma):
-        """Yield ``(z - mu_j, gauss_j, w_cj)`` for a chunk of centres, along a new last axis."""
-        shape = (1, weight.shape[0]) + (1,) * (z.ndim - 2) + (-1,)
-        z = z.unsqueeze(-1)
-        chunk = _RBFSum.chunk.get(z.device.type, _RBFSum.default_chunk)
-        for start in range(0, centres.numel(), chunk):
-            stop = start + chunk
-            diff = z - centres[start:stop]
-            yield diff, torch.exp(diff * diff / (-2.0 * sigma**2)), weight[:, start:stop].reshape(shape)
+    def _use_fused(z: torch.Tensor) -> bool:
+        if _RBFSum.fused is None:
+            return z.device.type == "cpu" and z.numel() >= _RBFSum.fused_min_numel
+        return _RBFSum.fused
+
+    @staticmethod
+    def _call(function: Callable, z: torch.Tensor, *args):
+        """Run ``function`` (compiled when :meth:`_use_fused`) with the chunk size for ``z``'s device."""
+        if _RBFSum._use_fused(z):
+            compiled = _RBFSum._compiled.get(function.__name__)
+            if compiled is None:
+                compiled = _RBFSum._compiled[function.__name__] = torch.compile(function)
+            try:
+                return compiled(z, *args, 1)
+            except Exception as err:  # no C++ compiler, unsupported platform: keep training, slower
+                warnings.warn(f"torch.compile of the RBF activation failed ({err!r:.200}); using the eager loop",
+                              RuntimeWarning, stacklevel=3)
+                _RBFSum.fused = False
+        return function(z, *args, _RBFSum.chunk.get(z.device.type, _RBFSum.default_chunk))
 
     @staticmethod
     def forward(ctx, z, weight, centres, sigma):
         ctx.save_for_backward(z, weight, centres)
         ctx.sigma = sigma
-        out = torch.zeros_like(z)
-        for _, gauss, w in _RBFSum._terms(z, weight, centres, sigma):
-            out = out + (w * gauss).sum(-1)
-        return out
+        return _RBFSum._call(_rbf_values, z, weight, centres, sigma)
 
     @staticmethod
     def backward(ctx, grad):
         z, weight, centres = ctx.saved_tensors
-        sigma = ctx.sigma
         need_z, need_w = ctx.needs_input_grad[:2]
-        grad_z = torch.zeros_like(z) if need_z else None
-        grad_w = [] if need_w else None
-        reduce_dims = [0] + list(range(2, z.ndim))
-        grad = grad.unsqueeze(-1)
-        for diff, gauss, w in _RBFSum._terms(z, weight, centres, sigma):
-            weighted = grad * gauss
-            if need_z:
-                grad_z = grad_z - ((w / sigma**2) * diff * weighted).sum(-1)
-            if need_w:
-                grad_w.append(weighted.sum(dim=reduce_dims))
-        if need_w:
-            grad_w = torch.cat(grad_w, dim=-1)
+        args = (grad, weight, centres, ctx.sigma, need_z, need_w)
+        if torch.is_grad_enabled():  # double backward: differentiable eager operations
+            grad_z, grad_w = _rbf_grads(z, *args, _RBFSum.chunk.get(z.device.type, _RBFSum.default_chunk))
+        else:
+            grad_z, grad_w = _RBFSum._call(_rbf_grads, z, *args)
         return grad_z, grad_w, None, None
 
 
