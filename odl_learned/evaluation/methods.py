@@ -173,11 +173,11 @@ METHODS: dict[str, MethodSpec] = {
                    (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0), relative_grid=False,
                    summary="filtered back-projection, Hann filter; parameter: frequency scaling"),
         MethodSpec("zero-filled", ("mri",), _zero_filled, {}, summary="inverse FFT of zero-filled k-space"),
-        MethodSpec("tv", ("ct", "mri"), _tv, {"ct": 3e-4, "ct:ellipses": 5e-3, "ct:real": 5e-3, "mri": 1e-4}, GRID,
+        MethodSpec("tv", ("ct", "mri"), _tv, {"ct": 3e-4, "ct:ellipses": 5e-3, "ct:real": 5e-3, "mri": 5e-5}, GRID,
                    summary="total variation, PDHG, non-negativity for CT"),
-        MethodSpec("tgv", ("ct", "mri"), _tgv, {"ct": 3e-4, "ct:ellipses": 5e-3, "ct:real": 5e-3, "mri": 1e-4}, GRID,
+        MethodSpec("tgv", ("ct", "mri"), _tgv, {"ct": 3e-4, "ct:ellipses": 5e-3, "ct:real": 5e-3, "mri": 5e-5}, GRID,
                    summary="second-order TGV, PDHG"),
-        MethodSpec("wavelet", ("ct", "mri"), _wavelet, {"ct": 1e-2, "mri": 1e-4}, GRID,
+        MethodSpec("wavelet", ("ct", "mri"), _wavelet, {"ct": 1e-2, "mri": 2.5e-5}, GRID,
                    summary="db4 wavelet-L1, FISTA"),
     )
 }
