@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -145,6 +146,24 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(reference, tmp_path):
     assert history["val_psnr"] == reference.history["val_psnr"]
     assert weights_equal(resumed.model, reference.model)
     assert resumed.best == reference.best
+
+
+def test_training_time_survives_an_interruption(tmp_path):
+    def slow(trainer: Trainer, step: int, loss: float) -> None:
+        time.sleep(0.05)  # counted in the next step's time
+
+    config = TrainConfig(num_steps=6, batch_size=4, checkpoint_every=100)
+    first = Trainer(make_model(0, 0.0), make_data(), config, checkpoint_dir=tmp_path, device="cpu",
+                    progress=False, callbacks=[slow, interrupt_at(3)])
+    with pytest.raises(KeyboardInterrupt):
+        first.fit()
+    before = load_checkpoint(tmp_path / "last.pt")["elapsed_seconds"]
+    assert before == first.elapsed_seconds >= 0.1  # steps 2 and 3 include a sleep each
+    resumed = Trainer.resume(tmp_path, make_model(0, 0.0), make_data(), config, device="cpu",
+                             progress=False, callbacks=[slow])
+    assert resumed.elapsed_seconds == before
+    resumed.fit()
+    assert resumed.elapsed_seconds >= before + 0.1  # steps 5 and 6: the count went on
 
 
 def test_ctrl_c_stops_at_a_step_boundary_and_fit_resume_continues(reference, tmp_path):

@@ -131,7 +131,6 @@ def run_train(args: argparse.Namespace) -> dict:
         validate_every=min(args.validate_every, args.steps), checkpoint_every=min(args.checkpoint_every, args.steps),
         amp=args.amp, amp_dtype="bfloat16", warmup_steps=min(100, args.steps // 10), **settings,
     )
-    start = time.monotonic()
     callbacks = []
     stopped_by_budget = []
     if args.max_minutes is not None:
@@ -149,7 +148,7 @@ def run_train(args: argparse.Namespace) -> dict:
         if not stopped_by_budget:
             raise
         history = trainer.history
-    info = _export(trainer, method, args, out, device, time.monotonic() - start, history, train_set, config)
+    info = _export(trainer, method, args, out, device, history, train_set, config)
     print(f"exported {info['weights']} after {info['steps']} steps "
           f"(validation PSNR {info.get('val_psnr', float('nan')):.2f} dB)")
     return info
@@ -214,18 +213,14 @@ def _init_info(weights: str) -> dict:
     return info
 
 
-def _export(trainer, method, args, out, device, seconds, history, train_set, config) -> dict:
+def _export(trainer, method, args, out, device, history, train_set, config) -> dict:
     import torch
 
     from odl_learned.nets import count_parameters
 
     weights = os.path.join(out, f"{method.key}.pt")
     trainer.export_weights(weights)
-    previous = {}
     info_path = os.path.splitext(weights)[0] + ".json"
-    if os.path.exists(info_path):
-        with open(info_path) as f:
-            previous = json.load(f)
     info = {
         "method": method.name,
         "task": method.task,
@@ -237,7 +232,7 @@ def _export(trainer, method, args, out, device, seconds, history, train_set, con
         "samples_seen": int(trainer.step) * config.batch_size,
         "num_train_images": len(train_set),
         "problem": train_set.setting,
-        "wall_seconds": round(previous.get("wall_seconds", 0.0) + seconds, 1),
+        "wall_seconds": round(trainer.elapsed_seconds, 1),  # training time, resumed runs included
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "torch": torch.__version__,
         "command": _command(),

@@ -166,6 +166,10 @@ class Trainer:
     ----------
     step : int
         Steps done so far.
+    elapsed_seconds : float
+        Wall-clock seconds spent training (in :meth:`fit`) up to the last
+        finished step, over the whole run: a resumed run continues the count
+        kept in the checkpoint.
     history : dict
         ``'loss'`` and ``'lr'``: per step; ``'val_step'``, ``'val_loss'`` and
         ``'val_<metric>'``: per validation (the mean over the validation set).
@@ -266,6 +270,7 @@ class Trainer:
         self.loss_fn = _make_loss(config)
 
         self.step = 0
+        self.elapsed_seconds = 0.0
         self.samples_seen = 0  # position in the sample stream (all processes together)
         self.history: dict[str, list[float]] = {"loss": [], "lr": []}
         self.best: dict[str, Any] | None = None
@@ -386,6 +391,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "step": self.step,
+            "elapsed_seconds": self.elapsed_seconds,
             "sampler": {
                 "position": self.samples_seen,
                 "seed": self.config.seed,
@@ -478,6 +484,7 @@ class Trainer:
         if self.scaler.is_enabled() and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
+        self.elapsed_seconds = float(state.get("elapsed_seconds", 0.0))  # absent in older checkpoints
         self.samples_seen = int(sampler["position"])
         self.history = {key: list(values) for key, values in state["history"].items()}
         self.best = dict(state["best"]) if state.get("best") is not None else None
@@ -833,6 +840,7 @@ class Trainer:
         try:
             with _stop_on_sigint(self):
                 batches = iter(self._train_loader(remaining))
+                clock = time.monotonic()
                 while self.step < self.config.num_steps:  # shorten() may lower it
                     consistent = False
                     y, x = next(batches)
@@ -840,6 +848,9 @@ class Trainer:
                     loss_value, stop = self._reduce_step(loss)
                     self.step += 1
                     self.samples_seen += self.samples_per_step
+                    now = time.monotonic()
+                    self.elapsed_seconds += now - clock
+                    clock = now
                     self.history["loss"].append(loss_value)
                     self.history["lr"].append(lr)
                     consistent = True
