@@ -38,3 +38,10 @@ def test_timing_alternates_and_takes_medians():
                                          repeats=3, warmup=1)
     assert calls == ["a", "b"] + ["a", "b"] * 3
     assert set(medians) == {"a", "b"} and all(m >= 0 for m in medians.values())
+
+
+def test_bench_rbf_activation_times_both_modes():
+    report = load("bench_rbf_activation").main(["--size", "12", "--batch", "1", "--filters", "3",
+                                                "--stages", "2", "--repeats", "1"])
+    for entry in report["cases"].values():
+        assert set(entry) == {"eager", "fused", "speed_up"} and entry["speed_up"] > 0
