@@ -47,30 +47,33 @@ __all__ = ("RBFActivation", "VariationalNetwork")
 TensorMap = Callable[[torch.Tensor], torch.Tensor]
 
 
+def _rbf_terms(z, weight, centres, sigma: float, start: int, stop: int):
+    """``(z - mu_j, gauss_j, w_cj)`` for centres ``start:stop``, along a new last axis of ``z``."""
+    diff = z.unsqueeze(-1) - centres[start:stop]
+    shape = (1, weight.shape[0]) + (1,) * (z.ndim - 2) + (-1,)
+    return diff, torch.exp(diff * diff / (-2.0 * sigma**2)), weight[:, start:stop].reshape(shape)
+
+
 def _rbf_values(z, weight, centres, sigma: float, chunk: int):
     """:math:`\\sum_j w_{cj} e^{-(z - \\mu_j)^2 / (2 \\sigma^2)}`, ``chunk`` centres at a time."""
-    shape = (1, weight.shape[0]) + (1,) * (z.ndim - 2) + (-1,)
-    z = z.unsqueeze(-1)
     out = None
     for start in range(0, centres.numel(), chunk):
-        diff = z - centres[start:start + chunk]
-        term = (weight[:, start:start + chunk].reshape(shape) * torch.exp(diff * diff / (-2.0 * sigma**2))).sum(-1)
+        _, gauss, w = _rbf_terms(z, weight, centres, sigma, start, start + chunk)
+        term = (w * gauss).sum(-1)
         out = term if out is None else out + term
     return out
 
 
 def _rbf_grads(z, grad, weight, centres, sigma: float, need_z: bool, need_w: bool, chunk: int):
     """Gradients of :func:`_rbf_values` with respect to ``z`` and ``weight`` for an output gradient ``grad``."""
-    shape = (1, weight.shape[0]) + (1,) * (z.ndim - 2) + (-1,)
     reduce_dims = [0] + list(range(2, z.ndim))
-    z, grad = z.unsqueeze(-1), grad.unsqueeze(-1)
-    grad_z = torch.zeros_like(z[..., 0]) if need_z else None
+    grad_z = torch.zeros_like(z) if need_z else None
     grad_w = []
+    grad = grad.unsqueeze(-1)
     for start in range(0, centres.numel(), chunk):
-        diff = z - centres[start:start + chunk]
-        weighted = grad * torch.exp(diff * diff / (-2.0 * sigma**2))
+        diff, gauss, w = _rbf_terms(z, weight, centres, sigma, start, start + chunk)
+        weighted = grad * gauss
         if need_z:
-            w = weight[:, start:start + chunk].reshape(shape)
             grad_z = grad_z - ((w / sigma**2) * diff * weighted).sum(-1)
         if need_w:
             grad_w.append(weighted.sum(dim=reduce_dims))
@@ -114,9 +117,9 @@ class _RBFSum(torch.autograd.Function):
         return _RBFSum.fused
 
     @staticmethod
-    def _call(function: Callable, z: torch.Tensor, *args):
-        """Run ``function`` (compiled when :meth:`_use_fused`) with the chunk size for ``z``'s device."""
-        if _RBFSum._use_fused(z):
+    def _call(function: Callable, z: torch.Tensor, *args, may_fuse: bool = True):
+        """Run ``function`` compiled if ``may_fuse`` and :meth:`_use_fused`, else eagerly in chunks."""
+        if may_fuse and _RBFSum._use_fused(z):
             compiled = _RBFSum._compiled.get(function.__name__)
             if compiled is None:
                 compiled = _RBFSum._compiled[function.__name__] = torch.compile(function)
@@ -138,11 +141,9 @@ class _RBFSum(torch.autograd.Function):
     def backward(ctx, grad):
         z, weight, centres = ctx.saved_tensors
         need_z, need_w = ctx.needs_input_grad[:2]
-        args = (grad, weight, centres, ctx.sigma, need_z, need_w)
-        if torch.is_grad_enabled():  # double backward: differentiable eager operations
-            grad_z, grad_w = _rbf_grads(z, *args, _RBFSum.chunk.get(z.device.type, _RBFSum.default_chunk))
-        else:
-            grad_z, grad_w = _RBFSum._call(_rbf_grads, z, *args)
+        # a double backward (grad mode on here) needs the differentiable eager operations
+        grad_z, grad_w = _RBFSum._call(_rbf_grads, z, grad, weight, centres, ctx.sigma, need_z, need_w,
+                                       may_fuse=not torch.is_grad_enabled())
         return grad_z, grad_w, None, None
 
 
