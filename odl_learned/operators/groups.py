@@ -57,7 +57,7 @@ from odl.applications import tomo
 from odl.core.operator.operator import OpNotImplementedError
 
 from odl_learned._checks import check_choice, check_shape_suffix
-from odl_learned.bridge.convert import element_to_tensor, tensor_to_element
+from odl_learned.bridge.convert import tensor_to_element
 from odl_learned.bridge.native import TorchNativeOperator
 from odl_learned.bridge.weighting import space_weight
 from odl_learned.operators.mri import SubsampledFourier
