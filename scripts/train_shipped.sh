@@ -4,7 +4,7 @@
 #   scripts/train_shipped.sh RUN_DIR MINUTES [NUM_TRAIN]
 #
 # Environment:
-#   METHODS  which learned methods to train (default "varnet lpd fbp-unet lgd"; also lpg, fbp-dncnn)
+#   METHODS  which learned methods to train (default "varnet lpd fbp-unet lgd"; also lpg, fbp-dncnn, varnet-tv)
 #   INIT=1   continue from the shipped weights in odl_learned/weights (a fresh optimiser
 #            and learning-rate schedule; the exported info file keeps the earlier budget)
 #   EXTRA    more options for every `odl-learned train` call, e.g. "--lr 5e-4"
@@ -37,7 +37,7 @@ train() {  # train METHOD TASK MINUTES EXTRA...
 ct_methods=()
 for method in $METHODS; do
   case $method in
-    varnet) train varnet mri "$MINUTES" --num-workers 2 ${MRI_EXTRA:-} & ;;
+    varnet|varnet-tv) train "$method" mri "$MINUTES" --num-workers 2 ${MRI_EXTRA:-} & ;;
     *) ct_methods+=("$method") ;;
   esac
 done

@@ -9,7 +9,7 @@ import time
 __all__ = ("add_parser", "run_demo")
 
 CT_METHODS = ("fbp", "tv", "fbp-unet", "lgd", "lpd")
-MRI_METHODS = ("zero-filled", "tv", "varnet")
+MRI_METHODS = ("zero-filled", "tv", "varnet", "varnet-tv")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

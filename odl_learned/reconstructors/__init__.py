@@ -11,7 +11,8 @@ returns a batch of the same kind and layout.
   (PDHG), :class:`WaveletL1Reconstructor` (FISTA);
 - iterative with the discrepancy principle: :class:`LandweberReconstructor`,
   :class:`CGLSReconstructor`, with :func:`noise_norm`;
-- parameter choice: :func:`grid_search`.
+- parameter choice: :func:`grid_search`;
+- a reconstructor as the fixed first step of a network: :class:`FixedStart`.
 """
 
 from odl_learned.reconstructors.analytic import (
@@ -22,6 +23,7 @@ from odl_learned.reconstructors.analytic import (
     ZeroFilledReconstructor,
 )
 from odl_learned.reconstructors.base import Reconstructor
+from odl_learned.reconstructors.fixed_start import FixedStart
 from odl_learned.reconstructors.learned import LearnedReconstructor
 from odl_learned.reconstructors.iterative import CGLSReconstructor, LandweberReconstructor, noise_norm
 from odl_learned.reconstructors.tgv import TGVReconstructor, symmetrized_gradient
@@ -35,6 +37,7 @@ from odl_learned.reconstructors.wavelet import (
 
 __all__ = (
     "Reconstructor",
+    "FixedStart",
     "FBPReconstructor",
     "LinearReconstructor",
     "AdjointReconstructor",

@@ -16,7 +16,11 @@ images ``(B, 1, H, W)``):
 - ``lpg``: learned proximal gradient, :math:`x_{k+1} = \Lambda_k(x_k - \tau_k A^*(A x_k - y))`;
 - ``lpd``: learned primal-dual (Adler & Oktem 2018);
 - ``lgd``: learned gradient descent (Adler & Oktem 2017);
-- ``varnet``: variational network (Hammernik et al. 2018), MRI.
+- ``varnet``: variational network (Hammernik et al. 2018), MRI, started from
+  zero filling :math:`A^* y`;
+- ``varnet-tv``: the same stages started from the TV reconstruction (parameter
+  ``tv_lam``, ``tv_iter`` PDHG iterations of step ratio ``tv_step_ratio``), so that
+  they learn a correction of TV.
 """
 
 from __future__ import annotations
@@ -143,6 +147,16 @@ def _varnet(op: odl.Operator, extras: Mapping[str, Any], arch: Mapping[str, Any]
     return Magnitude(VariationalNetwork(OperatorModule(op), OperatorModule(op.adjoint), **arch))
 
 
+def _varnet_tv(op: odl.Operator, extras: Mapping[str, Any], arch: Mapping[str, Any]) -> nn.Module:
+    from odl_learned.reconstructors.fixed_start import FixedStart
+    from odl_learned.reconstructors.tv import TVReconstructor
+
+    arch = dict(arch)
+    tv = TVReconstructor(op, arch.pop("tv_lam"), num_iter=arch.pop("tv_iter"), step_ratio=arch.pop("tv_step_ratio"),
+                         name="tv")
+    return _varnet(op, extras, {**arch, "init": FixedStart(tv)})
+
+
 @dataclass(frozen=True)
 class LearnedMethod:
     """A learned method of a reference problem.
@@ -229,6 +243,16 @@ LEARNED_METHODS: dict[str, LearnedMethod] = {
             "varnet", "mri", _varnet, {"num_stages": 10, "num_filters": 24, "kernel_size": 11},
             {"batch_size": 8, "learning_rate": 1e-3, "grad_clip": 1.0, "loss": "mse"},
             "variational network (Hammernik et al. 2018), 10 stages, 24 filters 11x11",
+        ),
+        LearnedMethod(
+            # the TV of the MRI benchmark (parameter from ``odl-learned benchmark mri --tune``, its iterations
+            # and step ratio); init_slope 0: the untrained stages only restore the measured k-space, so
+            # training starts at TV
+            "varnet-tv", "mri", _varnet_tv,
+            {"num_stages": 10, "num_filters": 24, "kernel_size": 11, "init_slope": 0.0,
+             "tv_lam": 5e-5, "tv_iter": 300, "tv_step_ratio": 10.0},
+            {"batch_size": 8, "learning_rate": 1e-3, "grad_clip": 1.0, "loss": "mse"},
+            "variational network started from the TV reconstruction, 10 stages, 24 filters 11x11",
         ),
     )
 }
