@@ -233,7 +233,7 @@ def parse_methods(text: str | Sequence[str] | None, task: str) -> list[str]:
     >>> parse_methods("fbp", "mri")
     Traceback (most recent call last):
     ...
-    ValueError: unknown method 'fbp' for task 'mri'; expected one of zero-filled, tv, tgv, wavelet, varnet
+    ValueError: unknown method 'fbp' for task 'mri'; expected one of zero-filled, tv, tgv, wavelet, varnet, varnet-tv
     """
     available = methods_for(task)
     if text is None:

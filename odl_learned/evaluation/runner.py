@@ -59,19 +59,21 @@ class MethodResult:
     info: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
-        """The JSON entry of this method: means plus ``info``.
+        """The JSON entry of this method: means, the PSNR of each image, and ``info``.
 
         Examples
         --------
         >>> r = MethodResult("fbp", np.array([20.0, 22.0]), np.array([0.5, 0.7]), np.array([0.1, 0.3]))
         >>> r.summary()
-        {'psnr': 21.0, 'ssim': 0.6, 'seconds_per_image': 0.2, 'num_images': 2}
+        {'psnr': 21.0, 'ssim': 0.6, 'seconds_per_image': 0.2, 'num_images': 2, 'psnr_per_image': [20.0, 22.0]}
         """
         entry = {
             "psnr": round(float(np.mean(self.psnr)), 3),
             "ssim": round(float(np.mean(self.ssim)), 4),
             "seconds_per_image": round(float(np.mean(self.seconds)), 4),
             "num_images": int(len(self.psnr)),
+            # a mean hides a method that helps some images and harms others
+            "psnr_per_image": [round(float(v), 2) for v in self.psnr],
         }
         entry.update(self.info)
         return entry
