@@ -493,3 +493,19 @@ def test_fit_outside_the_main_thread_works():
     thread.start()
     thread.join()
     assert len(result["loss"]) == 3
+
+
+def test_negative_psnr_loss_is_minus_mean_psnr_with_its_gradient():
+    from odl_learned.metrics import psnr
+    from odl_learned.training import negative_psnr_loss
+
+    gen = torch.Generator().manual_seed(3)
+    x = torch.rand(4, 1, 6, 5, generator=gen, dtype=torch.float64) * torch.tensor([1.0, 2.0, 0.5, 3.0],
+                                                                                   dtype=torch.float64)[:, None, None, None]
+    pred = (x + 0.05 * torch.randn(x.shape, generator=gen, dtype=torch.float64)).requires_grad_(True)
+    loss = negative_psnr_loss(pred, x)
+    assert torch.isclose(loss, torch.tensor(-psnr(pred.detach(), x, batch=True).mean(), dtype=torch.float64))
+    assert torch.autograd.gradcheck(lambda p: negative_psnr_loss(p, x), (pred,))
+    # each image counts by its relative error: scaling one image and its error leaves the loss unchanged
+    scale = torch.tensor([1.0, 10.0, 1.0, 1.0], dtype=torch.float64)[:, None, None, None]
+    assert torch.isclose(negative_psnr_loss(pred * scale, x * scale), loss)

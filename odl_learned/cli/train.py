@@ -46,6 +46,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=2000, help="optimiser steps (default 2000)")
     parser.add_argument("--batch-size", type=int, help="batch size per process (default: the method's)")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the method's)")
+    parser.add_argument("--loss", choices=("mse", "l1", "psnr"),
+                        help="training loss; psnr: minus the mean PSNR of a batch's images (default: the method's)")
     parser.add_argument("--num-train", type=int, default=32000,
                         help="CT: training images (dival uses 32000; default 32000); MRI: all training slices")
     parser.add_argument("--num-val", type=int, default=16, help="validation images (default 16)")
@@ -126,6 +128,8 @@ def run_train(args: argparse.Namespace) -> dict:
         settings["batch_size"] = args.batch_size
     if args.lr is not None:
         settings["learning_rate"] = args.lr
+    if args.loss is not None:
+        settings["loss"] = args.loss
     config = TrainConfig(
         num_steps=args.steps, seed=args.seed, num_workers=args.num_workers,
         validate_every=min(args.validate_every, args.steps), checkpoint_every=min(args.checkpoint_every, args.steps),

@@ -35,12 +35,13 @@ from odl_learned.training.distributed import (
 )
 from odl_learned.training.rng import derive_seed, get_rng_state, seed_everything, set_rng_state
 from odl_learned.training.sampler import DeterministicBatchSampler
-from odl_learned.training.trainer import Trainer, default_metrics
+from odl_learned.training.trainer import Trainer, default_metrics, negative_psnr_loss
 
 __all__ = (
     "TrainConfig",
     "Trainer",
     "default_metrics",
+    "negative_psnr_loss",
     "save_checkpoint",
     "load_checkpoint",
     "atomic_torch_save",

@@ -23,7 +23,7 @@ from odl_learned._checks import check_choice, check_positive
 
 __all__ = ("TrainConfig", "LOSSES", "LR_SCHEDULES", "OPTIMIZERS", "AMP_DTYPES")
 
-LOSSES = ("mse", "l1")
+LOSSES = ("mse", "l1", "psnr")
 LR_SCHEDULES = ("cosine", "constant")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 AMP_DTYPES = ("float16", "bfloat16")
@@ -88,9 +88,10 @@ class TrainConfig:
         Weight decay (decoupled for ``'adamw'``, an L2 term otherwise).
     grad_clip : float or None
         Clip the global gradient norm to this value; ``None``: no clipping.
-    loss : {'mse', 'l1'}
-        Training loss between network output and ground truth (mean over
-        all pixels of the batch).
+    loss : {'mse', 'l1', 'psnr'}
+        Training loss between network output and ground truth: mean over
+        all pixels of the batch, or (``'psnr'``) minus the mean PSNR of its
+        images (:func:`~odl_learned.training.trainer.negative_psnr_loss`).
     seed : int
         Seeds the sample order and the torch, NumPy and Python random
         generators at the start of a run. Same seed and same initial model:

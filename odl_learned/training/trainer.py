@@ -50,7 +50,7 @@ from odl_learned.training.config import TrainConfig
 from odl_learned.training.rng import derive_seed, get_rng_state, seed_everything, set_rng_state
 from odl_learned.training.sampler import DeterministicBatchSampler
 
-__all__ = ("Trainer", "Metric", "Callback", "default_metrics")
+__all__ = ("Trainer", "Metric", "Callback", "default_metrics", "negative_psnr_loss")
 
 #: ``metric(x_pred, x_true)`` on CPU float tensors ``(B, C, ...)`` -> per-image values ``(B,)``
 Metric = Callable[[torch.Tensor, torch.Tensor], Any]
@@ -123,8 +123,33 @@ def _make_optimizer(params: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
                            weight_decay=cfg.weight_decay)
 
 
+def negative_psnr_loss(pred: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    r"""Minus the mean PSNR of a batch, in dB: :math:`-\frac1B \sum_i 10 \log_{10}(R_i^2 / \mathrm{MSE}_i)`.
+
+    :math:`R_i` is the range of ground truth ``x[i]`` (as in
+    :func:`odl_learned.metrics.psnr`), a constant for the network. Unlike the MSE of
+    the whole batch, which is dominated by its worst images, each image counts by its
+    relative error, so a network is not rewarded for a small gain on hard images that
+    costs much more on easy ones (the benchmark's score is the mean PSNR).
+
+    Examples
+    --------
+    >>> x = torch.tensor([[0.0, 1.0], [0.0, 2.0]])
+    >>> pred = x + torch.tensor([[0.1, -0.1], [0.2, 0.2]])  # MSE 0.01 and 0.04, ranges 1 and 2
+    >>> round(float(negative_psnr_loss(pred, x)), 4)  # both 20 dB
+    -20.0
+    """
+    dims = tuple(range(1, x.ndim))
+    mse = ((pred - x) ** 2).mean(dim=dims)
+    peak = (x.amax(dim=dims) - x.amin(dim=dims)).clamp_min(torch.finfo(x.dtype).tiny)
+    return (10.0 * torch.log10(mse.clamp_min(1e-20) / peak**2)).mean()
+
+
+_LOSSES = {"mse": nn.functional.mse_loss, "l1": nn.functional.l1_loss, "psnr": negative_psnr_loss}
+
+
 def _make_loss(cfg: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    return nn.functional.mse_loss if cfg.loss == "mse" else nn.functional.l1_loss
+    return _LOSSES[cfg.loss]
 
 
 class Trainer:
