@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -173,8 +174,8 @@ def test_time_budget_shortens_the_run_again_when_steps_slow_down(monkeypatch):
             self.num_steps, self.stops = 100_000, 0
             self.config = self
 
-        def shorten(self, num_steps):
-            assert num_steps <= self.num_steps  # never lengthened
+        def resize(self, num_steps):
+            assert num_steps <= 100_000  # never beyond the steps asked for
             self.num_steps = num_steps
 
         def request_stop(self):
@@ -190,6 +191,24 @@ def test_time_budget_shortens_the_run_again_when_steps_slow_down(monkeypatch):
     # first fitted to 0.1 s per step (about 9,000 steps); after the slow-down to what is left
     assert 2500 < trainer.num_steps < 3300 and not stopped
     assert clock[0] < 1000.0
+
+
+def test_time_budget_lengthens_the_run_when_steps_speed_up(monkeypatch):
+    """A slow first epoch (e.g. TV starts being solved) must not cut the run to its pace."""
+    from odl_learned.cli import train as train_cli
+
+    clock = [0.0]
+    monkeypatch.setattr(train_cli.time, "monotonic", lambda: clock[0])
+    trainer = types.SimpleNamespace(config=types.SimpleNamespace(num_steps=100_000))
+    trainer.resize = lambda n: setattr(trainer.config, "num_steps", n)
+    trainer.request_stop = lambda: None
+    budget, step = train_cli._TimeBudget(1000.0, [], calibrate_at=100), 0
+    while step < trainer.config.num_steps:
+        step += 1
+        clock[0] += 0.4 if step <= 110 else 0.1  # four times faster after the first 110 steps
+        budget(trainer, step, 0.0)
+    # fitted first to 0.4 s per step (about 2,250 steps), then to 0.1 s: 90% of the budget used
+    assert 0.85 * 1000 < clock[0] < 0.95 * 1000
 
 
 def test_benchmark_retrain_then_given_weights(tmp_path):

@@ -509,3 +509,18 @@ def test_negative_psnr_loss_is_minus_mean_psnr_with_its_gradient():
     # each image counts by its relative error: scaling one image and its error leaves the loss unchanged
     scale = torch.tensor([1.0, 10.0, 1.0, 1.0], dtype=torch.float64)[:, None, None, None]
     assert torch.isclose(negative_psnr_loss(pred * scale, x * scale), loss)
+
+
+def test_resize_during_fit_lengthens_the_run_with_the_same_sample_order():
+    """A callback that lengthens the run mid-fit: the loader continues the same sample sequence."""
+    cfg = TrainConfig(num_steps=4, batch_size=4, lr_schedule="constant", num_workers=0)
+    grow = lambda trainer, step, loss: trainer.resize(9) if step == 2 else None  # noqa: E731
+    grown = Trainer(make_model(), make_data(), cfg, callbacks=[grow], device="cpu", progress=False)
+    grown.fit()
+    straight = Trainer(make_model(), make_data(), cfg.replace(num_steps=9), device="cpu", progress=False)
+    straight.fit()
+    assert grown.step == 9 and grown.samples_seen == 36
+    # constant learning rate: lengthening changes nothing else, so the losses are those of a 9-step run
+    assert grown.history["loss"] == straight.history["loss"]
+    with pytest.raises(ValueError, match="num_steps must be an integer >= 9"):
+        grown.resize(5)

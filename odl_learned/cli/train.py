@@ -58,8 +58,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--init", metavar="WEIGHTS", help="start from these weights (.pt), e.g. to fine-tune shipped ones")
     parser.add_argument("--max-minutes", type=float,
-                        help="time budget: after 100 steps the run is shortened so that it (and its learning-rate "
-                        "schedule) ends within it; a hard stop at the budget saves a resumable checkpoint")
+                        help="time budget: every 100 steps the run is resized (at most to --steps) so that it "
+                        "(and its learning-rate schedule) ends within it; a hard stop at the budget saves a "
+                        "resumable checkpoint")
     parser.add_argument("--cache-dir", help="CT: cache the generated training pairs on disk here (memory-mapped)")
     parser.add_argument("--augment", type=int, default=1,
                         help="MRI: copies of each training slice, odd ones mirrored, each with its own noise "
@@ -159,14 +160,15 @@ def run_train(args: argparse.Namespace) -> dict:
 
 
 class _TimeBudget:
-    """Fit a run into a time budget: shorten it as the step time becomes known, stop it at the budget.
+    """Fit a run into a time budget: resize it as the step time becomes known, stop it at the budget.
 
     Every ``calibrate_at`` steps (after 10 start-up steps) the time per step of
     the last ``calibrate_at`` steps predicts how many steps the rest of the
     budget affords (keeping 10% for validation, checkpoints and export), and
-    the run is shortened to that, schedule included. Checking again, not once,
-    keeps the schedule fitted when the machine slows down during the run
-    (e.g. another training starts beside it); a run is never lengthened.
+    the run is resized to that, schedule included, but never beyond the steps
+    asked for. Checking again, not once, keeps the schedule fitted when the
+    machine slows down during the run (e.g. another training starts beside it)
+    or speeds up (e.g. the first epoch of ``varnet-tv`` also solves the TV starts).
     """
 
     def __init__(self, seconds: float, stopped: list, *, calibrate_at: int = 100) -> None:
@@ -175,17 +177,20 @@ class _TimeBudget:
         self.calibrate_at = calibrate_at
         self.start = time.monotonic()
         self.mark: tuple[int, float] | None = None
+        self.limit: int | None = None
 
     def __call__(self, trainer, step: int, loss: float) -> None:
         now = time.monotonic() - self.start
+        if self.limit is None:
+            self.limit = trainer.config.num_steps  # the steps asked for
         if self.mark is None and step >= 10:
             self.mark = (step, now)  # the first steps (start-up, compilation) are not typical
         elif self.mark is not None and step >= self.mark[0] + self.calibrate_at:
             per_step = (now - self.mark[1]) / (step - self.mark[0])
             self.mark = (step, now)
-            affordable = step + int((0.9 * self.seconds - now) / per_step)
-            if affordable < trainer.config.num_steps:
-                trainer.shorten(max(step, affordable))
+            affordable = min(self.limit, max(step, step + int((0.9 * self.seconds - now) / per_step)))
+            if affordable != trainer.config.num_steps:
+                trainer.resize(affordable)
         if now > self.seconds and not self.stopped:
             self.stopped.append(step)
             trainer.request_stop()

@@ -316,14 +316,13 @@ class Trainer:
         """Samples one step consumes over all processes."""
         return self.world_size * self.config.batch_size
 
-    def shorten(self, num_steps: int) -> None:
-        """End the run after ``num_steps`` steps instead (schedule included).
+    def resize(self, num_steps: int) -> None:
+        """End the run after ``num_steps`` steps instead, fewer or more (schedule included).
 
         For a time budget: the learning-rate schedule (e.g. cosine) is
-        recomputed for the new length, so a run cut to fit a budget still
-        ends with its schedule completed rather than stopped half-way.
-        ``num_steps`` must lie between the current step and the configured
-        number of steps.
+        recomputed for the new length, so a run fitted to a budget still ends
+        with its schedule completed rather than stopped half-way. ``num_steps``
+        must be at least the current step (and at least 1).
 
         Examples
         --------
@@ -331,13 +330,15 @@ class Trainer:
         >>> data = [(torch.zeros(1, 2, 2), torch.zeros(1, 2, 2))] * 4
         >>> trainer = Trainer(torch.nn.Conv2d(1, 1, 1), data, TrainConfig(num_steps=10, batch_size=2),
         ...                   progress=False)
-        >>> trainer.shorten(3)
+        >>> trainer.resize(3)
         >>> len(trainer.fit()["loss"])
         3
+        >>> trainer.resize(5)
+        >>> len(trainer.fit()["loss"])
+        5
         """
-        if not isinstance(num_steps, int) or not self.step <= num_steps <= self.config.num_steps:
-            raise ValueError(f"num_steps must be an integer in [{self.step}, {self.config.num_steps}], "
-                             f"got {num_steps!r}")
+        if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < max(self.step, 1):
+            raise ValueError(f"num_steps must be an integer >= {max(self.step, 1)}, got {num_steps!r}")
         self.config = self.config.replace(num_steps=num_steps)
 
     def request_stop(self) -> None:
@@ -866,9 +867,14 @@ class Trainer:
             with _stop_on_sigint(self):
                 batches = iter(self._train_loader(remaining))
                 clock = time.monotonic()
-                while self.step < self.config.num_steps:  # shorten() may lower it
+                while self.step < self.config.num_steps:  # resize() may change it
                     consistent = False
-                    y, x = next(batches)
+                    try:
+                        y, x = next(batches)
+                    except StopIteration:  # resize() lengthened the run: batches for the rest
+                        batches = iter(self._train_loader(self.config.num_steps - self.step))
+                        bar.total = self.config.num_steps
+                        y, x = next(batches)
                     loss, lr = self._train_step(self._to_device(y), self._to_device(x))
                     loss_value, stop = self._reduce_step(loss)
                     self.step += 1
