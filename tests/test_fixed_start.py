@@ -8,7 +8,7 @@ from odl_learned.evaluation.problems import mri_problem
 from odl_learned.metrics import psnr
 from odl_learned.operators.mri import centred_fft2
 from odl_learned.reconstructors import FixedStart, TVReconstructor
-from odl_learned.reconstructors.learned_methods import build_network, has_weights, load_pretrained
+from odl_learned.reconstructors.learned_methods import LEARNED_METHODS, build_network, has_weights, load_pretrained
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +71,17 @@ def test_varnet_tv_untrained_is_tv_then_data_consistency(small_mri):
     assert torch.allclose(k[~mask], k_tv[~mask], atol=1e-5)
 
 
+def test_varnet_tv_starts_from_the_benchmark_tv():
+    """The default TV start is the MRI benchmark's TV (parameter, iterations, step ratio)."""
+    from odl_learned.evaluation.methods import METHODS, NUM_ITER, STEP_RATIO
+
+    arch = LEARNED_METHODS["varnet-tv"].arch
+    assert (arch["tv_lam"], arch["tv_iter"], arch["tv_step_ratio"]) == (
+        METHODS["tv"].default_param["mri"], NUM_ITER, STEP_RATIO["mri"])
+
+
 def test_shipped_varnet_tv_beats_tv():
-    if not has_weights("varnet-tv"):
-        pytest.skip("no shipped weights for varnet-tv")
+    assert has_weights("varnet-tv"), "the varnet-tv weights ship with the package"
     problem = mri_problem(num_images=2)
     reco = load_pretrained("varnet-tv", problem.op)
     info = reco.training_info["arch"]

@@ -34,6 +34,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     10
     """
     from odl_learned.reconstructors.learned_methods import LEARNED_METHODS
+    from odl_learned.training.config import LOSSES
 
     parser = subparsers.add_parser(
         "train",
@@ -46,7 +47,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=2000, help="optimiser steps (default 2000)")
     parser.add_argument("--batch-size", type=int, help="batch size per process (default: the method's)")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the method's)")
-    parser.add_argument("--loss", choices=("mse", "l1", "psnr"),
+    parser.add_argument("--loss", choices=LOSSES,
                         help="training loss; psnr: minus the mean PSNR of a batch's images (default: the method's)")
     parser.add_argument("--num-train", type=int, default=32000,
                         help="CT: training images (dival uses 32000; default 32000); MRI: all training slices")

@@ -130,7 +130,9 @@ def negative_psnr_loss(pred: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     :func:`odl_learned.metrics.psnr`), a constant for the network. Unlike the MSE of
     the whole batch, which is dominated by its worst images, each image counts by its
     relative error, so a network is not rewarded for a small gain on hard images that
-    costs much more on easy ones (the benchmark's score is the mean PSNR).
+    costs much more on easy ones (the benchmark's score is the mean PSNR). Written in
+    torch because :func:`odl_learned.metrics.psnr` works on NumPy arrays, without a
+    gradient.
 
     Examples
     --------
