@@ -299,3 +299,14 @@ def test_bad_input_errors():
         TorchOperator(SmallNet().double(), space, space).derivative(np.zeros((8, 8)))
     with pytest.raises(ValueError, match="sigma must be a positive number"):
         TorchFunctional(ConvexNet().double(), space).proximal(-1.0)
+
+
+@pytest.mark.parametrize("impl", ["numpy", "pytorch"])
+def test_tensor_to_element_round_trip_and_bfloat16(impl):
+    """Tensors become elements of the space's dtype, including dtypes NumPy lacks (bfloat16)."""
+    from odl_learned.bridge.convert import element_to_tensor, tensor_to_element
+
+    space = _space(4, "float32", impl)
+    t = torch.arange(16.0).reshape(4, 4)
+    x = tensor_to_element(t.to(torch.bfloat16), space)  # small integers are exact in bfloat16
+    assert x in space and torch.equal(element_to_tensor(x).cpu(), t)

@@ -7,7 +7,7 @@ import torch
 from odl_learned.evaluation.problems import mri_problem
 from odl_learned.metrics import psnr
 from odl_learned.operators.mri import centred_fft2
-from odl_learned.reconstructors import FixedStart, TVReconstructor
+from odl_learned.reconstructors import FixedStart, Reconstructor, TVReconstructor
 from odl_learned.reconstructors.learned_methods import LEARNED_METHODS, build_network, has_weights, load_pretrained
 
 
@@ -35,6 +35,24 @@ def test_fixed_start_equals_reconstructor_and_memoises():
     # a changed item is a new item
     start(y[:1] + 1e-9)
     assert start.misses == 5
+
+
+def test_fixed_start_keys_any_dtype():
+    """Items are keyed by their raw bytes, so dtypes NumPy lacks (bfloat16) work, and equal bytes of
+    another dtype or shape are another item."""
+
+    class Double(Reconstructor):
+        def _reconstruct(self, y):
+            return 2 * y
+
+    space = odl.uniform_discr([0, 0], [1, 1], (2, 2))
+    start = FixedStart(Double(odl.IdentityOperator(space)))
+    y = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]], dtype=torch.bfloat16)
+    assert torch.equal(start(y), 2 * y) and torch.equal(start(y), 2 * y)
+    assert (start.misses, start.hits) == (1, 1)
+    start(y.view(torch.int16))
+    start(y.reshape(1, 1, 2, 2))
+    assert start.misses == 3
 
 
 def test_fixed_start_bad_input():

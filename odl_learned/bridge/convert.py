@@ -88,4 +88,7 @@ def tensor_to_element(t: torch.Tensor, space: odl.LinearSpace) -> odl.LinearSpac
         return space.element([tensor_to_element(part, sub) for part, sub in zip(t, space)])
     if is_torch_space(space):
         return space.element(t.to(dtype=torch_dtype(space), device=space.device))
-    return space.element(t.cpu().numpy())
+    t = t.cpu()
+    if t.dtype in (torch.bfloat16, torch.complex32):  # NumPy has no such dtypes
+        t = t.to(torch_dtype(space))
+    return space.element(t.numpy())

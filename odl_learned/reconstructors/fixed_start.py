@@ -74,7 +74,9 @@ class FixedStart(nn.Module):
     @staticmethod
     def _key(item: torch.Tensor) -> tuple:
         data = item.detach().cpu().contiguous()
-        return tuple(data.shape), str(data.dtype), hashlib.sha1(data.numpy().tobytes()).hexdigest()
+        # the raw bytes as uint8: NumPy has no bfloat16, so data.numpy() would fail for it
+        raw = data.reshape(-1).view(torch.uint8).numpy().tobytes()
+        return tuple(data.shape), str(data.dtype), hashlib.sha1(raw).hexdigest()
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         """Return :math:`R(y_i)` for each item ``y_i`` of the batch ``y`` (first axis)."""
