@@ -163,13 +163,14 @@ def test_train_init_continues_from_weights_and_keeps_their_budget(tmp_path, caps
     assert "no such weights file" in capsys.readouterr().err
 
 
-def test_time_budget_shortens_the_run_again_when_steps_slow_down(monkeypatch):
+def test_time_budget_shortens_the_run_again_when_steps_slow_down():
     from odl_learned.cli import train as train_cli
 
     clock = [0.0]
-    monkeypatch.setattr(train_cli.time, "monotonic", lambda: clock[0])
 
     class FakeTrainer:
+        distributed = False
+
         def __init__(self):
             self.num_steps, self.stops = 100_000, 0
             self.config = self
@@ -182,7 +183,7 @@ def test_time_budget_shortens_the_run_again_when_steps_slow_down(monkeypatch):
             self.stops += 1
 
     trainer, stopped = FakeTrainer(), []
-    budget = train_cli._TimeBudget(1000.0, stopped, calibrate_at=100)
+    budget = train_cli._TimeBudget(1000.0, stopped, calibrate_at=100, clock=lambda: clock[0])
     step = 0
     while step < trainer.num_steps and not stopped:
         step += 1
@@ -193,16 +194,15 @@ def test_time_budget_shortens_the_run_again_when_steps_slow_down(monkeypatch):
     assert clock[0] < 1000.0
 
 
-def test_time_budget_lengthens_the_run_when_steps_speed_up(monkeypatch):
+def test_time_budget_lengthens_the_run_when_steps_speed_up():
     """A slow first epoch (e.g. TV starts being solved) must not cut the run to its pace."""
     from odl_learned.cli import train as train_cli
 
     clock = [0.0]
-    monkeypatch.setattr(train_cli.time, "monotonic", lambda: clock[0])
-    trainer = types.SimpleNamespace(config=types.SimpleNamespace(num_steps=100_000))
+    trainer = types.SimpleNamespace(config=types.SimpleNamespace(num_steps=100_000), distributed=False)
     trainer.resize = lambda n: setattr(trainer.config, "num_steps", n)
     trainer.request_stop = lambda: None
-    budget, step = train_cli._TimeBudget(1000.0, [], calibrate_at=100), 0
+    budget, step = train_cli._TimeBudget(1000.0, [], calibrate_at=100, clock=lambda: clock[0]), 0
     while step < trainer.config.num_steps:
         step += 1
         clock[0] += 0.4 if step <= 110 else 0.1  # four times faster after the first 110 steps

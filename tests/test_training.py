@@ -388,6 +388,78 @@ def test_ddp_two_processes_with_torchrun(tmp_path):
         torch.testing.assert_close(v, final0[k], rtol=1e-4, atol=1e-6)
 
 
+def test_train_command_under_torchrun(tmp_path):
+    """``odl-learned train`` started by torchrun trains data-parallel: rank 0 caches the data and
+    exports once, a step sees both processes' batches, and the time budget (resizing and the hard
+    stop) is agreed by the processes, so neither waits for the other at the end."""
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
+           "--master_addr=127.0.0.1", f"--master_port={free_port()}", "-m", "odl_learned.cli.main",
+           "train", "lgd", "--task", "ct", "--steps", "100000", "--batch-size", "1", "--num-train", "8",
+           "--num-val", "2", "--size", "32", "--num-workers", "0", "--device", "cpu", "--out", str(out),
+           "--cache-dir", str(tmp_path / "cache"), "--max-minutes", "0.1", "--validate-every", "50",
+           "--checkpoint-every", "50", "--quiet"]
+    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stdout.count("exported") == 1, proc.stdout
+    info = json.loads((out / "ct_lgd.json").read_text())
+    assert info["world_size"] == 2 and 0 < info["steps"] < 100000
+    assert info["samples_seen"] == 2 * info["steps"]
+    assert len(list((tmp_path / "cache").iterdir())) == 1  # one cache, written by rank 0
+    weights = torch.load(out / "ct_lgd.pt", weights_only=True)
+    last = load_checkpoint(out / "last.pt")
+    assert last["step"] == info["steps"]
+    model = last["model"]
+    assert weights.keys() == model.keys() and all(torch.equal(weights[k], model[k]) for k in weights)
+
+    # the budget's decisions, with clocks that disagree: rank 1 is twice as slow and jumps past the
+    # budget at step 150; both processes must resize alike and stop at the same step
+    script = tmp_path / "budget.py"
+    script.write_text(BUDGET_SCRIPT)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
+           "--master_addr=127.0.0.1", f"--master_port={free_port()}", str(script), str(tmp_path)]
+    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = [json.loads((tmp_path / f"budget_{r}.json").read_text()) for r in (0, 1)]
+    # at step 110: rank 0 affords 110 + (45 - 11) / 0.1 = 450 steps, rank 1 110 + (45 - 22) / 0.2 = 225
+    assert results[0] == results[1] == {"sizes": [225], "stopped": [150]}
+
+
+BUDGET_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import torch
+    from odl_learned.cli.train import _TimeBudget
+    from odl_learned.training import TrainConfig, cleanup_distributed, init_distributed
+
+    info = init_distributed("gloo")
+
+    class Run:  # what _TimeBudget sees of a Trainer
+        distributed, device = True, torch.device("cpu")
+        config = TrainConfig(num_steps=1000)
+        sizes = []
+        def resize(self, n):
+            self.sizes.append(n)
+            self.config = self.config.replace(num_steps=n)
+        def request_stop(self):
+            self.stop = True
+
+    step = 0
+    slowness = 0.1 if info.rank == 0 else 0.2
+    clock = lambda: slowness * step + (100 if info.rank == 1 and step >= 150 else 0)
+    stopped, run = [], Run()
+    budget = _TimeBudget(50, stopped, clock=clock)
+    run.stop = False
+    while step < run.config.num_steps and not run.stop:
+        step += 1
+        budget(run, step, 0.0)
+    with open(f"{sys.argv[1]}/budget_{info.rank}.json", "w") as f:
+        json.dump({"sizes": run.sizes, "stopped": stopped}, f)
+    cleanup_distributed()
+""")
+
+
 # --- mixed precision and exact resumption on CUDA ------------------------------------------------
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -7,6 +7,20 @@ resumed later with more steps or time). At the end the weights are exported
 to ``OUT/TASK_METHOD.pt`` with a JSON beside them that records the
 architecture, the training configuration and the budget used: the pair that
 ``odl-learned benchmark`` loads (copy it to ``odl_learned/weights/`` to ship it).
+
+Started by ``torchrun`` the same command trains data-parallel (DDP), one process
+per GPU or several CPU processes, on one machine or several::
+
+    torchrun --standalone --nproc_per_node=4 -m odl_learned.cli.main train lpd --task ct
+    torchrun --nnodes=2 --nproc_per_node=8 --rdzv_id=lpd1 --rdzv_backend=c10d \\
+             --rdzv_endpoint=HOST:29500 -m odl_learned.cli.main train lpd --task ct --out /shared/runs/lpd
+
+``--batch-size`` is per process. Rank 0 generates the CT training pairs of
+``--cache-dir`` first and the other processes then read them; only rank 0 writes
+checkpoints, weights and the info file, which records ``world_size``. The time
+budget's resizing is agreed between the processes (the smallest run any of them
+affords), so they always run the same number of steps. ``--out`` (and
+``--cache-dir``) must be on a filesystem all machines share for ``--resume``.
 """
 
 from __future__ import annotations
@@ -17,6 +31,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 
 from odl_learned._io import atomic_write_json
 
@@ -100,10 +115,8 @@ def run_train(args: argparse.Namespace) -> dict:
     exported ...
     0
     """
-    import torch
-
-    from odl_learned.reconstructors.learned_methods import LEARNED_METHODS, build_network
-    from odl_learned.training import Trainer, TrainConfig
+    from odl_learned.reconstructors.learned_methods import LEARNED_METHODS
+    from odl_learned.training.distributed import cleanup_distributed, init_distributed, is_distributed
 
     if args.method not in LEARNED_METHODS:
         raise ValueError(f"unknown method {args.method!r}; expected one of {', '.join(LEARNED_METHODS)}")
@@ -115,9 +128,36 @@ def run_train(args: argparse.Namespace) -> dict:
     if args.max_minutes is not None and not args.max_minutes > 0:
         raise ValueError(f"--max-minutes must be positive, got {args.max_minutes}")
     out = args.out or os.path.join("runs", method.key)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    import torch
 
+    own_group = not is_distributed()
+    # one process unless started by torchrun; CPU processes talk by gloo even where CUDA exists
+    cpu = args.device is not None and torch.device(args.device).type == "cpu"
+    process = init_distributed("gloo" if cpu else None)
+    try:
+        return _train(args, method, out, process)
+    finally:
+        if own_group:
+            cleanup_distributed()
+
+
+def _train(args: argparse.Namespace, method, out: str, process) -> dict:
+    import torch
+
+    from odl_learned.reconstructors.learned_methods import build_network
+    from odl_learned.training import Trainer, TrainConfig
+    from odl_learned.training.distributed import barrier
+
+    device = torch.device(args.device) if args.device else process.device  # cuda:LOCAL_RANK or the CPU
+    if device.type == "cuda" and device.index is None and process.world_size > 1:
+        device = process.device
+    # rank 0 generates and caches the CT pairs first; the others then read its cache
+    in_turn = args.cache_dir is not None and process.world_size > 1
+    if in_turn and not process.is_main:
+        barrier()
     train_set, val_set = _datasets(args)
+    if in_turn and process.is_main:
+        barrier()
     torch.manual_seed(args.seed)
     network = build_network(args.method, train_set.op, train_set.extras)
     if args.init:
@@ -155,8 +195,9 @@ def run_train(args: argparse.Namespace) -> dict:
             raise
         history = trainer.history
     info = _export(trainer, method, args, out, device, history, train_set, config)
-    print(f"exported {info['weights']} after {info['steps']} steps "
-          f"(validation PSNR {info.get('val_psnr', float('nan')):.2f} dB)")
+    if process.is_main:
+        print(f"exported {info['weights']} after {info['steps']} steps "
+              f"(validation PSNR {info.get('val_psnr', float('nan')):.2f} dB)")
     return info
 
 
@@ -170,18 +211,25 @@ class _TimeBudget:
     asked for. Checking again, not once, keeps the schedule fitted when the
     machine slows down during the run (e.g. another training starts beside it)
     or speeds up (e.g. the first epoch of ``varnet-tv`` also solves the TV starts).
+    In a data-parallel run the processes agree, after every step, on both
+    decisions: the smallest length any of them affords, and a stop as soon as
+    any of them is past the budget (their clocks differ a little; differing
+    lengths would leave one process waiting for the others forever, and every
+    process must know that its stop was the budget's, not an interruption).
     """
 
-    def __init__(self, seconds: float, stopped: list, *, calibrate_at: int = 100) -> None:
+    def __init__(self, seconds: float, stopped: list, *, calibrate_at: int = 100,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
         self.stopped = stopped
         self.calibrate_at = calibrate_at
-        self.start = time.monotonic()
+        self.clock = clock
+        self.start = clock()
         self.mark: tuple[int, float] | None = None
         self.limit: int | None = None
 
     def __call__(self, trainer, step: int, loss: float) -> None:
-        now = time.monotonic() - self.start
+        now = self.clock() - self.start
         if self.limit is None:
             self.limit = trainer.config.num_steps  # the steps asked for
         if self.mark is None and step >= 10:
@@ -190,11 +238,25 @@ class _TimeBudget:
             per_step = (now - self.mark[1]) / (step - self.mark[0])
             self.mark = (step, now)
             affordable = min(self.limit, max(step, step + int((0.9 * self.seconds - now) / per_step)))
+            # every process calibrates at the same steps
+            affordable = -_agree_on_max(trainer, -affordable)
             if affordable != trainer.config.num_steps:
                 trainer.resize(affordable)
-        if now > self.seconds and not self.stopped:
+        over = _agree_on_max(trainer, int(now > self.seconds))
+        if over and not self.stopped:
             self.stopped.append(step)
             trainer.request_stop()
+
+
+def _agree_on_max(trainer, value: int) -> int:
+    """The largest ``value`` of all processes of a data-parallel run (``value`` itself in one process)."""
+    if not trainer.distributed:
+        return value
+    import torch
+
+    agreed = torch.tensor([value], dtype=torch.int64, device=trainer.device)
+    torch.distributed.all_reduce(agreed, op=torch.distributed.ReduceOp.MAX)
+    return int(agreed)
 
 
 def _command() -> str | None:
@@ -224,12 +286,13 @@ def _init_info(weights: str) -> dict:
 
 
 def _export(trainer, method, args, out, device, history, train_set, config) -> dict:
+    """Export the weights and write the info file beside them (rank 0); return the info."""
     import torch
 
     from odl_learned.nets import count_parameters
 
     weights = os.path.join(out, f"{method.key}.pt")
-    trainer.export_weights(weights)
+    trainer.export_weights(weights)  # rank 0 only
     info_path = os.path.splitext(weights)[0] + ".json"
     info = {
         "method": method.name,
@@ -239,7 +302,8 @@ def _export(trainer, method, args, out, device, history, train_set, config) -> d
         "params": count_parameters(trainer.model),
         "train_config": config.to_dict(),
         "steps": int(trainer.step),
-        "samples_seen": int(trainer.step) * config.batch_size,
+        "samples_seen": int(trainer.step) * trainer.samples_per_step,
+        "world_size": trainer.world_size,
         "num_train_images": len(train_set),
         "problem": train_set.setting,
         "wall_seconds": round(trainer.elapsed_seconds, 1),  # training time, resumed runs included
@@ -256,5 +320,6 @@ def _export(trainer, method, args, out, device, history, train_set, config) -> d
             info[f"total_{key}"] = round(info[key] + init.get(f"total_{key}", init.get(key, 0)), 1)
     if history.get("val_psnr"):
         info["val_psnr"] = round(float(history["val_psnr"][-1]), 3)
-    atomic_write_json(info_path, info, default=str)
+    if trainer.is_main:
+        atomic_write_json(info_path, info, default=str)
     return info
