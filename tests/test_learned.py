@@ -25,8 +25,7 @@ def ct():
 
 @pytest.mark.parametrize("name", [n for n, m in LEARNED_METHODS.items() if m.task == "ct"])
 def test_shipped_ct_weights_beat_fbp(ct, name):
-    if not has_weights(name):
-        pytest.skip(f"no shipped weights for {name}")
+    assert has_weights(name), f"the {name} weights ship with the package"
     reco = load_pretrained(name, ct.op, ct.extras)
     fbp = odl.applications.tomo.fbp_op(ct.extras["ray_trafo"]) * ct.extras["norm"]
     for y, x_true in ct.pairs:
@@ -79,8 +78,7 @@ def test_trained_denoiser_as_proximal_in_odl_solver(ct):
 
 
 def test_varnet_beats_zero_filled():
-    if not has_weights("varnet"):
-        pytest.skip("no shipped weights for varnet")
+    assert has_weights("varnet"), "the varnet weights ship with the package"
     problem = mri_problem(num_images=2)
     reco = load_pretrained("varnet", problem.op)
     from odl_learned.operators import mri

@@ -8,7 +8,7 @@ import time
 
 __all__ = ("add_parser", "run_demo")
 
-CT_METHODS = ("fbp", "tv", "fbp-unet", "lgd", "lpd")
+CT_METHODS = ("fbp", "tv", "fbp-unet", "fbp-dncnn", "lgd", "lpd")
 MRI_METHODS = ("zero-filled", "tv", "varnet", "varnet-tv")
 
 
@@ -27,8 +27,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="reconstruct CT and MRI test images with classical and learned methods; print a table, save figures",
         description="Reconstruct held-out CT (random ellipses, 30 angles, 5%% noise) and MRI (brain slices, 4x "
         "random Cartesian) test images with classical methods (FBP, TV, zero-filled) and learned ones with their "
-        "shipped weights (FBP+U-Net, learned gradient descent, learned primal-dual, variational network); print "
-        "PSNR, SSIM and seconds per image, and write demo_ct.png, demo_mri.png and their JSON reports to --out. "
+        "shipped weights (FBP+U-Net, FBP+DnCNN, learned gradient descent, learned primal-dual, variational networks); "
+        "print PSNR, SSIM and seconds per image, and write demo_ct.png, demo_mri.png and their JSON reports to --out. "
         "Takes about a minute on 2 CPU cores, with no download.",
     )
     parser.add_argument("--out", default="odl_learned_demo", help="output folder (default ./odl_learned_demo)")
