@@ -238,25 +238,25 @@ class _TimeBudget:
             per_step = (now - self.mark[1]) / (step - self.mark[0])
             self.mark = (step, now)
             affordable = min(self.limit, max(step, step + int((0.9 * self.seconds - now) / per_step)))
-            # every process calibrates at the same steps
-            affordable = -_agree_on_max(trainer, -affordable)
+            affordable = _agree(trainer, affordable, "min")  # every process calibrates at the same steps
             if affordable != trainer.config.num_steps:
                 trainer.resize(affordable)
-        over = _agree_on_max(trainer, int(now > self.seconds))
+        over = _agree(trainer, int(now > self.seconds), "max")
         if over and not self.stopped:
             self.stopped.append(step)
             trainer.request_stop()
 
 
-def _agree_on_max(trainer, value: int) -> int:
-    """The largest ``value`` of all processes of a data-parallel run (``value`` itself in one process)."""
+def _agree(trainer, value: int, how: str) -> int:
+    """The smallest or largest (``how``) ``value`` of all processes of a data-parallel run (``value`` in one)."""
     if not trainer.distributed:
         return value
     import torch
 
-    agreed = torch.tensor([value], dtype=torch.int64, device=trainer.device)
-    torch.distributed.all_reduce(agreed, op=torch.distributed.ReduceOp.MAX)
-    return int(agreed)
+    from odl_learned.training.distributed import all_reduce_max, all_reduce_min
+
+    reduce = all_reduce_min if how == "min" else all_reduce_max
+    return int(reduce(torch.tensor([value], dtype=torch.int64, device=trainer.device)))
 
 
 def _command() -> str | None:

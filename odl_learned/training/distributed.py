@@ -75,6 +75,8 @@ __all__ = (
     "get_world_size",
     "barrier",
     "all_reduce_sum",
+    "all_reduce_max",
+    "all_reduce_min",
     "all_gather_object",
     "wrap_ddp",
     "unwrap_model",
@@ -267,6 +269,12 @@ def barrier() -> None:
         dist.barrier()
 
 
+def _all_reduce(tensor: torch.Tensor, op: Any) -> torch.Tensor:
+    if is_distributed():
+        dist.all_reduce(tensor, op=op)
+    return tensor
+
+
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     """Sum ``tensor`` over all processes, in place, and return it (no-op when not distributed).
 
@@ -286,9 +294,29 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     >>> all_reduce_sum(t) is t, t.tolist()  # one process: the sum is its own value
     (True, [1.0, 2.0])
     """
-    if is_distributed():
-        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
-    return tensor
+    return _all_reduce(tensor, dist.ReduceOp.SUM)
+
+
+def all_reduce_max(tensor: torch.Tensor) -> torch.Tensor:
+    """The elementwise maximum of ``tensor`` over all processes, in place (no-op when not distributed).
+
+    Examples
+    --------
+    >>> all_reduce_max(torch.tensor([3, 1])).tolist()  # one process: its own value
+    [3, 1]
+    """
+    return _all_reduce(tensor, dist.ReduceOp.MAX)
+
+
+def all_reduce_min(tensor: torch.Tensor) -> torch.Tensor:
+    """The elementwise minimum of ``tensor`` over all processes, in place (no-op when not distributed).
+
+    Examples
+    --------
+    >>> all_reduce_min(torch.tensor([3, 1])).tolist()  # one process: its own value
+    [3, 1]
+    """
+    return _all_reduce(tensor, dist.ReduceOp.MIN)
 
 
 def all_gather_object(obj: Any) -> list[Any]:
